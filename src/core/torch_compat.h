@@ -1,0 +1,47 @@
+// Every difference between the libtorch versions we build against lives here: Debian's 1.13 (CPU) and the CUDA
+// libtorch of an installed PyTorch (>= 2.1; the GPU machine has 2.11).
+#pragma once
+
+#include <torch/version.h>
+
+#include <optional>
+
+#include <ATen/ATen.h>
+
+#define VLM_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+// Scalar types that newer libtorch has natively (float8 from 2.1, unsigned 16/32/64-bit from 2.3, e8m0 from 2.7).
+#define VLM_HAS_FLOAT8 VLM_TORCH_AT_LEAST(2, 1)
+#define VLM_HAS_UINT_WIDE VLM_TORCH_AT_LEAST(2, 3)
+#define VLM_HAS_FLOAT8_E8M0 VLM_TORCH_AT_LEAST(2, 7)
+#define VLM_HAS_SDPA VLM_TORCH_AT_LEAST(2, 0)
+
+namespace vlm::compat {
+
+// Scaled dot-product attention over [B, H, L, D] tensors. Uses at::scaled_dot_product_attention (fused flash /
+// memory-efficient kernels on CUDA) from libtorch 2.0; before that the same math written out, with the softmax in
+// fp32. `mask` is additive (0 / -inf) or boolean (true = attend), broadcastable to [B, H, Lq, Lk].
+inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                               const std::optional<at::Tensor>& mask, bool is_causal,
+                                               double scale) {
+#if VLM_HAS_SDPA
+  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, is_causal, scale);
+#else
+  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)).to(at::kFloat) * scale;
+  if (is_causal) {
+    const int64_t lq = q.size(-2), lk = k.size(-2);
+    at::Tensor causal = at::ones({lq, lk}, q.options().dtype(at::kBool)).tril(lk - lq);
+    scores = scores.masked_fill(causal.logical_not(), -std::numeric_limits<float>::infinity());
+  }
+  if (mask) {
+    if (mask->scalar_type() == at::kBool)
+      scores = scores.masked_fill(mask->logical_not(), -std::numeric_limits<float>::infinity());
+    else
+      scores = scores + mask->to(at::kFloat);
+  }
+  return at::matmul(at::softmax(scores, -1).to(q.scalar_type()), v);
+#endif
+}
+
+}  // namespace vlm::compat

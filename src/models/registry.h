@@ -1,0 +1,29 @@
+// The one list of supported model families (HF model_type). Code outside src/models asks the registry; nothing
+// else switches on the architecture.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/json.h"
+#include "models/component.h"
+
+namespace vlm {
+
+struct Family {
+  const char* model_type;  // as in config.json
+  const char* name;        // for people
+  // (label, value) rows describing the architecture; parses config.json strictly (errors name the field).
+  std::vector<std::pair<std::string, std::string>> (*describe)(const Json& config, const std::string& file);
+  // Which component a checkpoint tensor belongs to.
+  Component (*component_of)(const std::string& tensor_name);
+};
+
+const std::vector<Family>& families();
+// The family for a model_type, or nullptr.
+const Family* find_family(const std::string& model_type);
+// "qwen2_vl, qwen2_5_vl" for messages.
+std::string supported_model_types();
+
+}  // namespace vlm
