@@ -7,12 +7,12 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 
 #include "core/error.h"
 
+// No std::filesystem here: libtorch (2.x wheels) exports its own copies of some std::filesystem symbols, and calls
+// into them from our binaries crashed (remove_all, seen with PyTorch 2.11). POSIX calls are plain and safe.
 namespace vlm {
-namespace fs = std::filesystem;
 
 namespace {
 std::string errno_text() { return std::strerror(errno); }
@@ -49,19 +49,29 @@ std::string read_file(const std::string& path, size_t max_bytes) {
 }
 
 bool path_exists(const std::string& path) {
-  std::error_code ec;
-  return fs::exists(path, ec);
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
 }
 bool is_directory(const std::string& path) {
-  std::error_code ec;
-  return fs::is_directory(path, ec);
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
-std::string path_join(const std::string& a, const std::string& b) { return (fs::path(a) / b).string(); }
+std::string path_join(const std::string& a, const std::string& b) {
+  if (a.empty() || (!b.empty() && b[0] == '/')) return b;
+  return a.back() == '/' ? a + b : a + "/" + b;
+}
 std::string path_parent(const std::string& path) {
-  fs::path p = fs::path(path).parent_path();
-  return p.empty() ? "." : p.string();
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  const size_t slash = p.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return p.substr(0, slash);
 }
-std::string path_filename(const std::string& path) { return fs::path(path).filename().string(); }
+std::string path_filename(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   Fd f;

@@ -1,7 +1,6 @@
 // safetensors round trips: every dtype, 0-d and empty tensors, metadata, sharded folders, atomic writes.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <numeric>
 #include <cstring>
 #include <random>
@@ -75,7 +74,7 @@ TEST(Safetensors, EveryDTypeRoundTripsThroughAFile) {
     const size_t align = std::max(1, st::dtype_bits(t.dtype) / 8);
     EXPECT_EQ(reinterpret_cast<uintptr_t>(f->data(t)) % align, 0u) << v.name;
   }
-  std::filesystem::remove_all(dir);
+  vlm::test::remove_tree(dir);
 }
 
 TEST(Safetensors, ZeroDimensionalAndEmptyTensors) {
@@ -139,16 +138,11 @@ TEST(Safetensors, AtomicWriteReplacesAndLeavesNoTemporaryFiles) {
   auto f = st::File::open(path);
   EXPECT_EQ(f->find("x"), nullptr);
   ASSERT_NE(f->find("y"), nullptr);
-  size_t files = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    (void)e;
-    ++files;
-  }
-  EXPECT_EQ(files, 1u);
+  EXPECT_EQ(vlm::test::list_dir(dir), std::vector<std::string>{path});
   // A failed write (invalid view) leaves the previous file intact.
   EXPECT_THROW(st::write(path, {{"z", st::DType::kF32, {2}, &a, 4}}), vlm::Error);
   EXPECT_NE(st::File::open(path)->find("y"), nullptr);
-  std::filesystem::remove_all(dir);
+  vlm::test::remove_tree(dir);
 }
 
 TEST(Safetensors, ShardedFolderThroughIndex) {
@@ -176,7 +170,7 @@ TEST(Safetensors, ShardedFolderThroughIndex) {
     EXPECT_EQ(v[1], 21.f);
     EXPECT_EQ(ck.folder(), dir);
   }
-  std::filesystem::remove_all(dir);
+  vlm::test::remove_tree(dir);
 }
 
 TEST(Safetensors, SingleFileFolderAndTensorsAreZeroCopy) {
@@ -190,5 +184,5 @@ TEST(Safetensors, SingleFileFolderAndTensorsAreZeroCopy) {
   EXPECT_GE(p, base);
   EXPECT_LT(p, base + e.file->mapping()->size());
   EXPECT_THROW(ck.at("nope"), vlm::Error);
-  std::filesystem::remove_all(dir);
+  vlm::test::remove_tree(dir);
 }

@@ -1,7 +1,6 @@
 // Hostile and malformed safetensors files: each is rejected with an error that names the file and the rule.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 
 #include "core/error.h"
 #include "core/safetensors.h"
@@ -130,7 +129,7 @@ TEST(MalformedFile, ErrorNamesThePath) {
   } catch (const vlm::Error& e) {
     EXPECT_NE(std::string(e.what()).find(path + ": header is not valid JSON"), std::string::npos) << e.what();
   }
-  std::filesystem::remove_all(dir);
+  vlm::test::remove_tree(dir);
 }
 
 // Sharded checkpoints: broken indexes and shards.
@@ -141,7 +140,7 @@ class MalformedIndex : public ::testing::Test {
     const float v[2] = {1, 2};
     st::write(dir + "/s1.safetensors", {{"a", st::DType::kF32, {1}, v, 4}, {"b", st::DType::kF32, {1}, v + 1, 4}});
   }
-  void TearDown() override { std::filesystem::remove_all(dir); }
+  void TearDown() override { vlm::test::remove_tree(dir); }
   std::string open_error(const std::string& index) {
     vlm::test::write_bytes(dir + "/model.safetensors.index.json", index);
     try {
@@ -194,6 +193,6 @@ TEST_F(MalformedIndex, FolderWithoutWeights) {
   } catch (const vlm::Error& e) {
     EXPECT_NE(std::string(e.what()).find("no model.safetensors or model.safetensors.index.json"), std::string::npos);
   }
-  std::filesystem::remove_all(empty);
+  vlm::test::remove_tree(empty);
   EXPECT_THROW(st::Checkpoint::open(dir + "/does-not-exist"), vlm::Error);
 }

@@ -2,8 +2,6 @@
 // wrote itself (tests/fixtures/tiny-*, made by scripts/fixtures/make_core_fixtures.py).
 #include <gtest/gtest.h>
 
-#include <filesystem>
-
 #include "core/json.h"
 #include "util/test_util.h"
 #include "models/summary.h"
@@ -15,7 +13,6 @@ TEST(Summary, MatchesTransformersParameterCounts) {
   int compared = 0;
   for (const char* name : {"tiny-qwen2-vl", "tiny-qwen2-vl-flat", "tiny-qwen2-vl-sharded", "tiny-qwen2_5-vl"}) {
     const std::string dir = root + name;
-    if (!std::filesystem::exists(dir + "/expected_summary.json")) continue;
     SCOPED_TRACE(dir);
     const vlm::Json expected = vlm::read_json_file(dir + "/expected_summary.json");
     auto s = vlm::summarize(vlm::safetensors::Checkpoint::open(dir));
@@ -27,6 +24,5 @@ TEST(Summary, MatchesTransformersParameterCounts) {
     EXPECT_EQ(s.total_parameters, expected.at("total").get<uint64_t>());
     ++compared;
   }
-  if (compared == 0) GTEST_SKIP() << "no fixtures under " << root;
   EXPECT_EQ(compared, 4);
 }

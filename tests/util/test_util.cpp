@@ -1,9 +1,15 @@
 #include "util/test_util.h"
 
+#include <dirent.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <random>
+#include <stdexcept>
 
 namespace vlm::test {
 
@@ -13,11 +19,30 @@ std::string raw_safetensors(const std::string& header, const std::string& data) 
 }
 
 std::string temp_dir(const std::string& tag) {
-  std::random_device rd;
-  auto p = std::filesystem::temp_directory_path() / ("vlm-test-" + tag + "-" + std::to_string(rd()));
-  std::filesystem::remove_all(p);
-  std::filesystem::create_directories(p);
-  return p.string();
+  const char* tmp = std::getenv("TMPDIR");
+  std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/vlm-test-" + tag + "-XXXXXX";
+  if (!::mkdtemp(&tmpl[0])) throw std::runtime_error("mkdtemp failed for " + tmpl);
+  return tmpl;
+}
+
+void remove_tree(const std::string& path) {
+  ::nftw(
+      path.c_str(),
+      [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      struct stat st {};
+      if (::stat((dir + "/" + name).c_str(), &st) == 0 && S_ISREG(st.st_mode)) out.push_back(dir + "/" + name);
+    }
+    ::closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 void write_bytes(const std::string& path, const std::string& bytes) {
