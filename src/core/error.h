@@ -36,7 +36,7 @@ std::string str(const Args&... args) {
 // Throws vlm::Error(str(args...)).
 template <typename... Args>
 [[noreturn]] void fail(const Args&... args) {
-  throw Error(str(args...));
+  throw Error(::vlm::str(args...));
 }
 
 // Runs fn(); an Error escaping it gets `context + ": "` put in front of its message, keeping its kind.

@@ -8,6 +8,8 @@
 
 #include "core/json.h"
 #include "models/component.h"
+#include "models/loader.h"
+#include "models/model.h"
 
 namespace vlm {
 
@@ -18,6 +20,10 @@ struct Family {
   std::vector<std::pair<std::string, std::string>> (*describe)(const Json& config, const std::string& file);
   // Which component a checkpoint tensor belongs to.
   Component (*component_of)(const std::string& tensor_name);
+  // Builds the model (parameters uninitialised) from config.json.
+  std::shared_ptr<Model> (*create)(const Json& config, const std::string& file);
+  // Checkpoint key -> module parameter name for this model ("" drops the key), for both weight layouts.
+  std::string (*key_map)(const std::string& key, const Model& model);
 };
 
 const std::vector<Family>& families();
@@ -25,5 +31,16 @@ const std::vector<Family>& families();
 const Family* find_family(const std::string& model_type);
 // "qwen2_vl, qwen2_5_vl" for messages.
 std::string supported_model_types();
+
+struct LoadedModel {
+  std::shared_ptr<Model> model;
+  const Family* family = nullptr;
+  Json config;
+  std::string dir;
+};
+
+// Reads DIR/config.json, builds the family's model and loads its weights strictly (missing or unexpected tensors,
+// or shape mismatches, are errors that list them). The model is in eval mode.
+LoadedModel load_model(const std::string& dir, const LoadOptions& options);
 
 }  // namespace vlm

@@ -1,0 +1,42 @@
+// The interface every vision-language model family implements, used by generation and training.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "nn/attention.h"
+
+namespace vlm {
+
+// A batch as the processor produces it. Sequences are left-padded for generation (attention_mask 0 = pad).
+struct Batch {
+  at::Tensor input_ids;       // [B, L] int64
+  at::Tensor attention_mask;  // [B, L] int64, 1 = token; undefined = no padding
+  at::Tensor pixel_values;    // family-specific layout (Qwen2-VL: [patches, C*T*P*P]); undefined = no images
+  at::Tensor image_grid_thw;  // [images, 3] int64 (Qwen2-VL family)
+};
+
+// What a decoding loop carries between steps.
+struct DecodeState {
+  nn::KVCache cache;
+  at::Tensor attention_mask;  // [B, T] int64 over every position seen so far
+  at::Tensor rope_deltas;     // [B] int64 (M-RoPE families)
+  int64_t length = 0;         // positions in the cache
+};
+
+class Model : public torch::nn::Module {
+ public:
+  // Runs the whole prompt; returns the final hidden states [B, L, hidden]. With a state, fills its cache.
+  virtual at::Tensor forward_hidden(const Batch& batch, DecodeState* state) = 0;
+  // One decoding step for tokens [B, 1]; returns hidden states [B, 1, hidden].
+  virtual at::Tensor decode_hidden(const at::Tensor& tokens, DecodeState& state) = 0;
+  // hidden [..., hidden] -> logits [..., vocab].
+  virtual at::Tensor logits(const at::Tensor& hidden) = 0;
+  virtual int64_t vocab_size() const = 0;
+  virtual int64_t num_layers() const = 0;
+};
+
+}  // namespace vlm

@@ -1,0 +1,70 @@
+#include "models/qwen2_vl/text.h"
+
+namespace vlm::qwen2_vl {
+
+TextAttentionImpl::TextAttentionImpl(const TextConfig& c)
+    : heads(c.num_attention_heads), kv_heads(c.num_key_value_heads), head_dim(c.head_dim) {
+  q_proj = register_module("q_proj", nn::Linear(c.hidden_size, heads * head_dim, true));
+  k_proj = register_module("k_proj", nn::Linear(c.hidden_size, kv_heads * head_dim, true));
+  v_proj = register_module("v_proj", nn::Linear(c.hidden_size, kv_heads * head_dim, true));
+  o_proj = register_module("o_proj", nn::Linear(heads * head_dim, c.hidden_size, false));
+}
+
+at::Tensor TextAttentionImpl::forward(const at::Tensor& x, const nn::CosSin& rope,
+                                      const std::optional<at::Tensor>& mask, nn::KVCache* cache, int64_t layer) {
+  const int64_t b = x.size(0), l = x.size(1);
+  // [B, L, H*D] -> [B, H, L, D]
+  at::Tensor q = q_proj(x).view({b, l, heads, head_dim}).transpose(1, 2);
+  at::Tensor k = k_proj(x).view({b, l, kv_heads, head_dim}).transpose(1, 2);
+  at::Tensor v = v_proj(x).view({b, l, kv_heads, head_dim}).transpose(1, 2);
+  q = nn::apply_rope(q, rope.cos, rope.sin);
+  k = nn::apply_rope(k, rope.cos, rope.sin);
+  if (cache) std::tie(k, v) = cache->update(layer, k, v);
+  const int64_t groups = heads / kv_heads;
+  const at::Tensor out = nn::attention(q, nn::repeat_kv(k, groups), nn::repeat_kv(v, groups), mask,
+                                       /*causal=*/!mask.has_value(), 1.0 / std::sqrt(static_cast<double>(head_dim)));
+  return o_proj(out.transpose(1, 2).reshape({b, l, heads * head_dim}));
+}
+
+TextMLPImpl::TextMLPImpl(int64_t hidden, int64_t intermediate, nn::Activation act_) : act(act_) {
+  gate_proj = register_module("gate_proj", nn::Linear(hidden, intermediate, false));
+  up_proj = register_module("up_proj", nn::Linear(hidden, intermediate, false));
+  down_proj = register_module("down_proj", nn::Linear(intermediate, hidden, false));
+}
+
+at::Tensor TextMLPImpl::forward(const at::Tensor& x) {
+  return down_proj(nn::activate(act, gate_proj(x)) * up_proj(x));
+}
+
+DecoderLayerImpl::DecoderLayerImpl(const TextConfig& c) {
+  self_attn = register_module("self_attn", TextAttention(c));
+  mlp = register_module("mlp", TextMLP(c.hidden_size, c.intermediate_size,
+                                       nn::activation_from_name(c.hidden_act, "config.json: hidden_act")));
+  input_layernorm = register_module("input_layernorm", nn::RMSNorm(c.hidden_size, c.rms_norm_eps));
+  post_attention_layernorm = register_module("post_attention_layernorm", nn::RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const nn::CosSin& rope,
+                                     const std::optional<at::Tensor>& mask, nn::KVCache* cache, int64_t layer) {
+  at::Tensor h = x + self_attn(input_layernorm(x), rope, mask, cache, layer);
+  return h + mlp(post_attention_layernorm(h));
+}
+
+TextModelImpl::TextModelImpl(const TextConfig& c) : config(c) {
+  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(c.vocab_size, c.hidden_size));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers->push_back(DecoderLayer(c));
+  norm = register_module("norm", nn::RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+at::Tensor TextModelImpl::forward(const at::Tensor& embeds, const at::Tensor& position_ids,
+                                  const std::optional<at::Tensor>& mask, nn::KVCache* cache) {
+  const at::Tensor inv_freq = nn::rope_inv_freq(config.head_dim, config.rope_theta, embeds.device());
+  const nn::CosSin rope = nn::mrope_cos_sin(inv_freq, position_ids, config.mrope_section, embeds.scalar_type());
+  at::Tensor h = embeds;
+  for (size_t i = 0; i < layers->size(); ++i)
+    h = layers[i]->as<DecoderLayerImpl>()->forward(h, rope, mask, cache, static_cast<int64_t>(i));
+  return norm(h);
+}
+
+}  // namespace vlm::qwen2_vl

@@ -1,0 +1,62 @@
+// The Qwen2 text decoder of Qwen2-VL / Qwen2.5-VL: pre-RMSNorm blocks, GQA with biased q/k/v, M-RoPE, SwiGLU.
+// Module names mirror the checkpoint: model.embed_tokens, model.layers.N.{self_attn,mlp,...}, model.norm.
+#pragma once
+
+#include <optional>
+
+#include <torch/torch.h>
+
+#include "models/qwen2_vl/config.h"
+#include "nn/activation.h"
+#include "nn/attention.h"
+#include "nn/linear.h"
+#include "nn/norm.h"
+#include "nn/rope.h"
+
+namespace vlm::qwen2_vl {
+
+class TextAttentionImpl : public torch::nn::Module {
+ public:
+  explicit TextAttentionImpl(const TextConfig& c);
+  // x [B, L, hidden]; rope cos/sin [B, 1, L, head_dim]; mask bool [B, 1, L, T] or none (then causal).
+  at::Tensor forward(const at::Tensor& x, const nn::CosSin& rope, const std::optional<at::Tensor>& mask,
+                     nn::KVCache* cache, int64_t layer);
+  nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  int64_t heads, kv_heads, head_dim;
+};
+TORCH_MODULE(TextAttention);
+
+class TextMLPImpl : public torch::nn::Module {
+ public:
+  TextMLPImpl(int64_t hidden, int64_t intermediate, nn::Activation act);
+  at::Tensor forward(const at::Tensor& x);
+  nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  nn::Activation act;
+};
+TORCH_MODULE(TextMLP);
+
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit DecoderLayerImpl(const TextConfig& c);
+  at::Tensor forward(const at::Tensor& x, const nn::CosSin& rope, const std::optional<at::Tensor>& mask,
+                     nn::KVCache* cache, int64_t layer);
+  TextAttention self_attn{nullptr};
+  TextMLP mlp{nullptr};
+  nn::RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+class TextModelImpl : public torch::nn::Module {
+ public:
+  explicit TextModelImpl(const TextConfig& c);
+  // embeds [B, L, hidden], position_ids [3, B, L], mask as in TextAttention. Returns normed hidden states.
+  at::Tensor forward(const at::Tensor& embeds, const at::Tensor& position_ids, const std::optional<at::Tensor>& mask,
+                     nn::KVCache* cache);
+  torch::nn::Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  nn::RMSNorm norm{nullptr};
+  TextConfig config;
+};
+TORCH_MODULE(TextModel);
+
+}  // namespace vlm::qwen2_vl

@@ -1,0 +1,40 @@
+#include "nn/attention.h"
+
+#include "core/torch_compat.h"
+
+namespace vlm::nn {
+
+at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep) {
+  if (n_rep == 1) return x;
+  const auto b = x.size(0), h = x.size(1), l = x.size(2), d = x.size(3);
+  return x.unsqueeze(2).expand({b, h, n_rep, l, d}).reshape({b, h * n_rep, l, d});
+}
+
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const std::optional<at::Tensor>& mask, bool causal, double scale) {
+  return compat::scaled_dot_product_attention(q, k, v, mask, causal, scale);
+}
+
+at::Tensor segment_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                             const std::vector<int64_t>& cu_seqlens, double scale) {
+  std::vector<at::Tensor> outs;
+  outs.reserve(cu_seqlens.size());
+  for (size_t i = 0; i + 1 < cu_seqlens.size(); ++i) {
+    const int64_t start = cu_seqlens[i], len = cu_seqlens[i + 1] - start;
+    if (len == 0) continue;
+    // [len, H, D] -> [1, H, len, D]
+    auto seg = [&](const at::Tensor& t) { return t.narrow(0, start, len).transpose(0, 1).unsqueeze(0); };
+    outs.push_back(attention(seg(q), seg(k), seg(v), std::nullopt, false, scale).squeeze(0).transpose(0, 1));
+  }
+  return at::cat(outs, 0);
+}
+
+std::pair<at::Tensor, at::Tensor> KVCache::update(int64_t layer, const at::Tensor& k, const at::Tensor& v) {
+  auto& ck = k_.at(static_cast<size_t>(layer));
+  auto& cv = v_.at(static_cast<size_t>(layer));
+  ck = ck.defined() ? at::cat({ck, k}, 2) : k;
+  cv = cv.defined() ? at::cat({cv, v}, 2) : v;
+  return {ck, cv};
+}
+
+}  // namespace vlm::nn

@@ -1,0 +1,25 @@
+#include "nn/linear.h"
+
+namespace vlm::nn {
+
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) : in_features(in), out_features(out) {
+  weight = register_parameter("weight", torch::empty({out, in}));
+  if (with_bias) bias = register_parameter("bias", torch::empty({out}));
+}
+
+at::Tensor LinearImpl::forward_base(const at::Tensor& x) const {
+  return torch::nn::functional::linear(x, weight, bias);
+}
+
+at::Tensor LinearImpl::forward(const at::Tensor& x) {
+  at::Tensor y = forward_base(x);
+  return adapter_ ? adapter_->forward(x, y, *this) : y;
+}
+
+void LinearImpl::set_adapter(std::shared_ptr<LinearAdapter> adapter) {
+  if (adapter_) unregister_module("adapter");
+  adapter_ = std::move(adapter);
+  if (adapter_) register_module("adapter", adapter_);
+}
+
+}  // namespace vlm::nn

@@ -1,0 +1,41 @@
+// Linear layer whose parameters are named as in checkpoints ("weight", "bias"), with an optional adapter side path
+// that LoRA / DoRA attach from outside the model (src/lora): the model code never knows about adapters.
+#pragma once
+
+#include <memory>
+
+#include <torch/torch.h>
+
+namespace vlm::nn {
+
+class LinearImpl;
+
+// A side path added to a linear layer: forward gets the layer's input and its base output and returns the final
+// output (LoRA adds B(A(x)) * scale; DoRA also rescales the base output).
+class LinearAdapter : public torch::nn::Module {
+ public:
+  virtual at::Tensor forward(const at::Tensor& x, const at::Tensor& base_out, const LinearImpl& base) = 0;
+};
+
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(int64_t in_features, int64_t out_features, bool bias);
+
+  at::Tensor forward(const at::Tensor& x);
+  // The base layer alone, without the adapter.
+  at::Tensor forward_base(const at::Tensor& x) const;
+
+  // Attaches (or with nullptr removes) the adapter, registered as the submodule "adapter".
+  void set_adapter(std::shared_ptr<LinearAdapter> adapter);
+  const std::shared_ptr<LinearAdapter>& adapter() const { return adapter_; }
+
+  int64_t in_features, out_features;
+  at::Tensor weight;  // [out, in]
+  at::Tensor bias;    // [out] or undefined
+
+ private:
+  std::shared_ptr<LinearAdapter> adapter_;
+};
+TORCH_MODULE(Linear);
+
+}  // namespace vlm::nn
