@@ -1,0 +1,81 @@
+#include "generate/generation.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/error.h"
+
+namespace vlm::gen {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+void sync(const at::Tensor& t) {
+  if (t.is_cuda()) (void)t.sum().item<float>();  // a cheap device sync through a host read
+}
+
+}  // namespace
+
+Generation::Generation(Model& model, const Batch& batch, SamplingParams params, StopCriteria stop)
+    : model_(model), params_(params), stop_(std::move(stop)), rng_(make_generator(params)) {
+  validate(params_);
+  VLM_CHECK(stop_.max_new_tokens >= 0, "max_new_tokens must be >= 0, got ", stop_.max_new_tokens);
+  const int64_t b = batch.input_ids.size(0), l = batch.input_ids.size(1);
+  const at::Tensor ids = batch.input_ids.to(at::kCPU).to(at::kLong).contiguous();
+  const at::Tensor mask = batch.attention_mask.defined() ? batch.attention_mask.to(at::kCPU).to(at::kLong).contiguous()
+                                                         : at::ones({b, l}, at::kLong);
+  context_.resize(static_cast<size_t>(b));
+  const auto id_at = ids.accessor<int64_t, 2>();
+  const auto mask_at = mask.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < b; ++i)
+    for (int64_t j = 0; j < l; ++j)
+      if (mask_at[i][j]) {
+        context_[static_cast<size_t>(i)].push_back(id_at[i][j]);
+        ++stats_.prompt_tokens;
+      }
+  generated_.resize(static_cast<size_t>(b));
+  finished_.assign(static_cast<size_t>(b), stop_.max_new_tokens == 0);
+
+  const auto start = Clock::now();
+  const at::Tensor hidden = model_.forward_hidden(batch, &state_);
+  next_logits_ = model_.logits(hidden.select(1, l - 1));
+  sync(next_logits_);
+  stats_.prefill_ms = ms_since(start);
+}
+
+bool Generation::done() const {
+  return std::all_of(finished_.begin(), finished_.end(), [](bool f) { return f; });
+}
+
+std::vector<int64_t> Generation::step() {
+  const size_t b = finished_.size();
+  std::vector<int64_t> out(b, -1);
+  if (done()) return out;
+  const auto start = Clock::now();
+  const at::Tensor scores = process_logits(next_logits_, context_, generated_, params_);
+  const at::Tensor picked = sample(scores, params_, rng_).to(at::kCPU);
+  for (size_t i = 0; i < b; ++i) {
+    if (finished_[i]) continue;
+    const int64_t tok = picked[static_cast<int64_t>(i)].item<int64_t>();
+    out[i] = tok;
+    generated_[i].push_back(tok);
+    if (std::find(stop_.eos_ids.begin(), stop_.eos_ids.end(), tok) != stop_.eos_ids.end() ||
+        static_cast<int64_t>(generated_[i].size()) >= stop_.max_new_tokens)
+      finished_[i] = true;
+  }
+  if (!done()) {
+    // Finished rows keep decoding a harmless token so the batch stays rectangular; their output is ignored.
+    std::vector<int64_t> feed(b);
+    for (size_t i = 0; i < b; ++i) feed[i] = out[i] >= 0 ? out[i] : generated_[i].empty() ? 0 : generated_[i].back();
+    const at::Tensor tokens =
+        at::tensor(feed, at::TensorOptions().dtype(at::kLong)).view({static_cast<int64_t>(b), 1}).to(next_logits_.device());
+    next_logits_ = model_.logits(model_.decode_hidden(tokens, state_)).select(1, 0);
+    sync(next_logits_);
+    stats_.decode_steps += 1;
+    stats_.decode_ms += ms_since(start);
+  }
+  return out;
+}
+
+}  // namespace vlm::gen
