@@ -105,3 +105,32 @@ TEST(Qwen2VL, WindowIndexMatchesDefinition) {
   EXPECT_EQ(w.index[4], 10);  // second row of the first window
   EXPECT_EQ(w.cu_seqlens, (std::vector<int64_t>{0, 64, 128, 160, 224, 288, 320}));
 }
+
+// bfloat16 on CUDA against transformers in bfloat16 on CUDA: normalised mean squared error of the logits.
+TEST(Qwen2VL, Bf16CudaMatchesTransformersBf16) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  for (const std::string& dir : {vlm::test::fixture("tiny-qwen2-vl"), vlm::test::fixture("tiny-qwen2_5-vl")}) {
+    const vlm::Json cases = vlm::read_json_file(dir + "/parity.json");
+    const auto golden = vlm::safetensors::Checkpoint::open(dir + "/parity.safetensors");
+    const auto loaded = vlm::load_model(dir, {at::kBFloat16, at::Device(at::kCUDA, 0)});
+    torch::NoGradGuard no_grad;
+    for (const auto& c : cases.at("cases")) {
+      const std::string name = c.get<std::string>();
+      SCOPED_TRACE(dir + " " + name);
+      if (!golden.contains(name + ".logits_bf16_cuda")) GTEST_SKIP() << "fixture made without a GPU";
+      vlm::Batch b = batch_of(golden, name);
+      b.input_ids = b.input_ids.cuda();
+      b.attention_mask = b.attention_mask.cuda();
+      if (b.pixel_values.defined()) {
+        b.pixel_values = b.pixel_values.cuda().to(at::kBFloat16);
+        b.image_grid_thw = b.image_grid_thw.cuda();
+      }
+      const at::Tensor mask = b.attention_mask.to(at::kBool).cpu();
+      const at::Tensor got = loaded.model->logits(loaded.model->forward_hidden(b, nullptr)).to(at::kFloat).cpu().index({mask});
+      const at::Tensor want = vlm::to_torch(golden, name + ".logits_bf16_cuda").index({mask});
+      const double nmse = (got - want).pow(2).mean().item<double>() / want.pow(2).mean().item<double>();
+      std::printf("[bf16 cuda] %s %s: nmse %.3g\n", dir.c_str(), name.c_str(), nmse);
+      EXPECT_LE(nmse, 1e-3);
+    }
+  }
+}

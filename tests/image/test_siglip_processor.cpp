@@ -1,0 +1,21 @@
+// SigLIP and PaliGemma image processor against transformers 5's PIL image processor: pixel values (within 1e-6), shapes,
+// and what the text side needs (grids, token counts, tiles, crops), for every golden case of the family.
+#include <gtest/gtest.h>
+
+#include "image_test_util.h"
+
+namespace vlm::image {
+namespace {
+
+TEST(SiglipProcessor, MatchesTransformers) {
+  if (!test::goldens()) GTEST_SKIP() << test::missing_goldens_message();
+  const auto cases = test::processor_cases({"siglip"});
+  ASSERT_FALSE(cases.empty()) << "goldens.json has no siglip processor cases";
+  for (const Json& c : cases) {
+    SCOPED_TRACE(c.at("case").get<std::string>());
+    EXPECT_EQ(test::check_processor_case(c), "");
+  }
+}
+
+}  // namespace
+}  // namespace vlm::image
