@@ -21,5 +21,7 @@ configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/vlmcppConfig.cmake.in
                               ${PROJECT_BINARY_DIR}/vlmcppConfig.cmake
                               INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/vlmcpp)
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/vlmcppConfigVersion.cmake COMPATIBILITY SameMinorVersion)
+file(GLOB _vlm_find_modules ${PROJECT_SOURCE_DIR}/cmake/Find*.cmake)
 install(FILES ${PROJECT_BINARY_DIR}/vlmcppConfig.cmake ${PROJECT_BINARY_DIR}/vlmcppConfigVersion.cmake
+              ${_vlm_find_modules}
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/vlmcpp)

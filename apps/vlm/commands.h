@@ -14,5 +14,9 @@ struct Command {
 };
 
 Command add_inspect(CLI::App& app);
+Command add_generate(CLI::App& app);
+Command add_tokenize(CLI::App& app);
+Command add_template(CLI::App& app);
+Command add_preprocess(CLI::App& app);
 
 }  // namespace vlm::cli

@@ -32,6 +32,10 @@ int main(int argc, char** argv) {
 
   const std::vector<vlm::cli::Command> commands = {
       vlm::cli::add_inspect(app),
+      vlm::cli::add_generate(app),
+      vlm::cli::add_tokenize(app),
+      vlm::cli::add_template(app),
+      vlm::cli::add_preprocess(app),
   };
 
   try {

@@ -26,6 +26,11 @@ Json parse_json(const std::string& text, const std::string& origin) {
     const size_t colon = what.find(": ", what.find("parse error"));
     fail(origin, ":", line, ":", col, ": invalid JSON: ",
          colon == std::string::npos ? what : what.substr(colon + 2));
+  } catch (const Json::exception& e) {
+    // Not a syntax error but a value nlohmann cannot hold (e.g. a number beyond double range: 1e400).
+    const std::string what = e.what();
+    const size_t pos = what.find("] ");
+    fail(origin, ": invalid JSON: ", pos == std::string::npos ? what : what.substr(pos + 2));
   }
 }
 

@@ -22,6 +22,12 @@ TEST(Json, SyntaxErrorNamesLineAndColumn) {
   EXPECT_EQ(err.rfind("cfg.json:3:8: invalid JSON", 0), 0u) << err;
 }
 
+TEST(Json, NumberBeyondDoubleRangeIsAnError) {
+  const std::string err = error_of([] { vlm::parse_json("{\"a\": 1e400}", "cfg.json"); });
+  EXPECT_EQ(err.rfind("cfg.json", 0), 0u) << err;
+  EXPECT_NE(err.find("invalid JSON"), std::string::npos) << err;
+}
+
 TEST(Json, TypedGettersNameTheFieldPath) {
   const Json j = vlm::parse_json(R"({"a": 1, "s": "x", "f": 1.5, "n": null, "o": {"k": "v", "l": [1, "2"]}})", "c.json");
   const JsonObject root(j, "c.json");
