@@ -32,3 +32,18 @@ execute_process(COMMAND ${VLM} tokenize --model ${FIX}/tokenizers/qwen2 --decode
 if(NOT rc EQUAL 1 OR NOT err MATCHES "not a token id")
   message(FATAL_ERROR "vlm tokenize --decode on bad ids: exit ${rc}: ${err}")
 endif()
+
+# vlm template renders the recorded Qwen2-VL template as transformers did (tests/fixtures/templates/qwen2_vl.json).
+file(READ ${FIX}/templates/qwen2_vl.json cases)
+string(JSON messages GET "${cases}" cases 1 messages)
+string(JSON expected GET "${cases}" cases 1 expected)
+set(model ${WORK}/template-model)
+file(MAKE_DIRECTORY ${model})
+file(COPY ${FIX}/tokenizers/qwen2/tokenizer.json DESTINATION ${model})
+configure_file(${FIX}/templates/qwen2_vl.jinja ${model}/chat_template.jinja COPYONLY)
+file(WRITE ${WORK}/messages.json "${messages}")
+execute_process(COMMAND ${VLM} template --model ${model} --messages ${WORK}/messages.json --add-generation-prompt
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT out STREQUAL expected)
+  message(FATAL_ERROR "vlm template: exit ${rc}\n got: [${out}]\nwant: [${expected}]\n${err}")
+endif()
