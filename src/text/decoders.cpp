@@ -84,15 +84,7 @@ class ReplaceDecoder : public Decoder {
       matches.clear();
       pattern_->find_all(t, matches);
       if (matches.empty()) continue;
-      std::string out;
-      size_t prev = 0;
-      for (const MatchSpan& m : matches) {
-        out.append(t, prev, m.begin - prev);
-        out += content_;
-        prev = m.end;
-      }
-      out.append(t, prev, std::string::npos);
-      t.swap(out);
+      t = replace_spans(t, matches, content_);
     }
   }
 

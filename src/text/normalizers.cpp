@@ -100,16 +100,7 @@ class Replace : public Normalizer {
     std::vector<MatchSpan> matches;
     pattern_->find_all(text, matches);
     if (matches.empty()) return;
-    std::string out;
-    out.reserve(text.size());
-    size_t prev = 0;
-    for (const MatchSpan& m : matches) {
-      out.append(text, prev, m.begin - prev);
-      out += content_;
-      prev = m.end;
-    }
-    out.append(text, prev, std::string::npos);
-    text.swap(out);
+    text = replace_spans(text, matches, content_);
   }
 
  private:

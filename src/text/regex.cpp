@@ -209,4 +209,17 @@ void Regex::find_all(std::string_view text, std::vector<MatchSpan>& out) const {
   }
 }
 
+std::string replace_spans(const std::string& text, const std::vector<MatchSpan>& matches, const std::string& with) {
+  std::string out;
+  out.reserve(text.size());
+  size_t prev = 0;
+  for (const MatchSpan& m : matches) {
+    out.append(text, prev, m.begin - prev);
+    out += with;
+    prev = m.end;
+  }
+  out.append(text, prev, std::string::npos);
+  return out;
+}
+
 }  // namespace vlm::text

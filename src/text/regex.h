@@ -50,4 +50,7 @@ class Regex {
 // The Oniguruma -> PCRE2 translation described above (exposed for tests).
 std::string translate_oniguruma_pattern(const std::string& pattern, const std::string& where);
 
+// `text` with every span of `matches` (sorted, disjoint) replaced by `with`.
+std::string replace_spans(const std::string& text, const std::vector<MatchSpan>& matches, const std::string& with);
+
 }  // namespace vlm::text
