@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "lora/adapter_io.h"
 #include "text/stream_decoder.h"
 
 namespace vlm {
@@ -72,6 +73,10 @@ VLM load(const std::string& dir, const ModelOptions& options) {
   LoadedModel loaded = load_model(dir, {v.dtype, v.device});
   v.model = loaded.model;
   v.family = loaded.family;
+  if (!options.adapter.empty()) {
+    v.adapter_format = lora::load_adapter(options.adapter, *v.model, *v.family).format;
+    v.model->eval();
+  }
   v.processor = Processor::load(dir, loaded.config);
   v.defaults = read_generation_config(dir);
   if (v.defaults.eos_ids.empty())
@@ -79,47 +84,98 @@ VLM load(const std::string& dir, const ModelOptions& options) {
   return v;
 }
 
-GenerateResult generate(VLM& v, const GenerateRequest& request, const std::function<void(const std::string&)>& on_text) {
-  c10::InferenceMode inference;
-  const Batch batch = v.processor->prepare({request.conversation}, v.device);
-  GenerateResult result;
-  for (const auto& s : request.stop) VLM_CHECK(!s.empty(), "stop strings must not be empty");
-  gen::Generation g(*v.model, batch, request.sampling, {v.defaults.eos_ids, request.max_tokens});
-  text::StreamDecoder decoder = v.processor->tokenizer().stream_decoder(/*skip_special_tokens=*/true);
+namespace {
+
+void check_same_sampling(const gen::SamplingParams& a, const gen::SamplingParams& b, size_t row) {
+  const bool same = a.temperature == b.temperature && a.top_k == b.top_k && a.top_p == b.top_p && a.min_p == b.min_p &&
+                    a.repetition_penalty == b.repetition_penalty && a.presence_penalty == b.presence_penalty &&
+                    a.frequency_penalty == b.frequency_penalty && a.seed == b.seed;
+  VLM_CHECK(same, "batched request ", row, " has other sampling parameters than request 0: a batch shares them");
+}
+
+// The text side of one row: incremental detokenisation, stop strings, and what has been passed on.
+struct RowText {
+  text::StreamDecoder decoder;
   std::string pending;  // decoded text not yet passed on (it may be the start of a stop string)
   bool stopped = false;
-  auto flush = [&](bool final) {
-    const size_t keep = final ? 0 : held_back(pending, request.stop);
-    const std::string out = pending.substr(0, pending.size() - keep);
-    pending.erase(0, out.size());
-    result.text += out;
-    if (on_text && !out.empty()) on_text(out);
+  GenerateResult result;
+};
+
+}  // namespace
+
+std::vector<GenerateResult> generate_batch(VLM& v, const std::vector<GenerateRequest>& requests,
+                                           const std::function<void(size_t, const std::string&)>& on_text) {
+  VLM_CHECK(!requests.empty(), "generate_batch needs at least one request");
+  c10::InferenceMode inference;
+  std::vector<Conversation> conversations;
+  int64_t max_tokens = 0;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    check_same_sampling(requests[0].sampling, requests[i].sampling, i);
+    VLM_CHECK(requests[i].max_tokens >= 0, "max_tokens must be >= 0, got ", requests[i].max_tokens);
+    for (const auto& s : requests[i].stop) VLM_CHECK(!s.empty(), "stop strings must not be empty");
+    conversations.push_back(requests[i].conversation);
+    max_tokens = std::max(max_tokens, requests[i].max_tokens);
+  }
+  const Batch batch = v.processor->prepare(conversations, v.device);
+  gen::Generation g(*v.model, batch, requests[0].sampling, {v.defaults.eos_ids, max_tokens});
+  std::vector<RowText> rows;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    rows.push_back({v.processor->tokenizer().stream_decoder(/*skip_special_tokens=*/true), {}, false, {}});
+    if (requests[i].max_tokens == 0) g.stop_row(i);
+  }
+  auto flush = [&](size_t i, bool final) {
+    RowText& r = rows[i];
+    const size_t keep = final ? 0 : held_back(r.pending, requests[i].stop);
+    const std::string out = r.pending.substr(0, r.pending.size() - keep);
+    r.pending.erase(0, out.size());
+    r.result.text += out;
+    if (on_text && !out.empty()) on_text(i, out);
   };
   while (!g.done()) {
-    const int64_t tok = g.step()[0];
-    if (tok < 0) break;
-    pending += decoder.push(static_cast<int32_t>(tok));
-    for (const auto& s : request.stop) {
-      const size_t at = pending.find(s);
-      if (at == std::string::npos) continue;
-      pending.resize(at);
-      g.stop_row(0);
-      stopped = true;
-      break;
+    const std::vector<int64_t> picked = g.step();
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (picked[i] < 0) continue;
+      RowText& r = rows[i];
+      r.pending += r.decoder.push(static_cast<int32_t>(picked[i]));
+      for (const auto& s : requests[i].stop) {
+        const size_t at = r.pending.find(s);
+        if (at == std::string::npos) continue;
+        r.pending.resize(at);
+        r.stopped = true;
+        g.stop_row(i);
+        break;
+      }
+      if (!r.stopped && static_cast<int64_t>(g.generated()[i].size()) >= requests[i].max_tokens) g.stop_row(i);
+      flush(i, false);
     }
-    flush(false);
   }
-  if (!stopped) pending += decoder.finish();
-  flush(true);
-  const auto& gen_tokens = g.generated()[0];
-  const bool eos = !gen_tokens.empty() && std::find(v.defaults.eos_ids.begin(), v.defaults.eos_ids.end(),
-                                                    gen_tokens.back()) != v.defaults.eos_ids.end();
-  result.finish_reason = stopped || eos ? "stop" : "length";
-  result.stats = g.stats();
-  result.prompt_tokens = g.stats().prompt_tokens;
-  result.completion_tokens = static_cast<int64_t>(gen_tokens.size());
-  result.image_tokens = batch.input_ids.eq(v.processor->image_token_id()).sum().item<int64_t>();
-  return result;
+  const at::Tensor ids = batch.input_ids.to(at::kCPU);
+  const at::Tensor real = batch.attention_mask.defined() ? batch.attention_mask.to(at::kCPU).to(at::kBool)
+                                                         : at::ones_like(ids, at::kBool);
+  std::vector<GenerateResult> results;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    RowText& r = rows[i];
+    if (!r.stopped) r.pending += r.decoder.finish();
+    flush(i, true);
+    const auto& tokens = g.generated()[i];
+    const bool eos = !tokens.empty() && std::find(v.defaults.eos_ids.begin(), v.defaults.eos_ids.end(),
+                                                  tokens.back()) != v.defaults.eos_ids.end();
+    GenerateResult result = std::move(r.result);
+    result.finish_reason = r.stopped || eos ? "stop" : "length";
+    result.stats = g.stats();
+    const int64_t row = static_cast<int64_t>(i);
+    result.prompt_tokens = real[row].sum().item<int64_t>();
+    result.completion_tokens = static_cast<int64_t>(tokens.size());
+    result.image_tokens = (ids[row].eq(v.processor->image_token_id()) & real[row]).sum().item<int64_t>();
+    results.push_back(std::move(result));
+  }
+  return results;
+}
+
+GenerateResult generate(VLM& v, const GenerateRequest& request, const std::function<void(const std::string&)>& on_text) {
+  std::function<void(size_t, const std::string&)> forward;
+  if (on_text) forward = [&](size_t, const std::string& text) { on_text(text); };
+  return generate_batch(v, {request}, forward)[0];
 }
 
 }  // namespace vlm

@@ -22,6 +22,7 @@ namespace vlm {
 struct ModelOptions {
   std::string device = "auto";  // auto (CUDA when available), cpu, cuda, cuda:N
   std::string dtype = "auto";   // auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16
+  std::string adapter;          // a LoRA adapter folder (PEFT or mlx-vlm) to apply; "" = none
 };
 
 // Defaults from generation_config.json (absent keys keep these).
@@ -38,6 +39,7 @@ struct VLM {
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;
   std::string dir;
+  std::string adapter_format;  // "peft" or "mlx-vlm" when an adapter is applied
 };
 
 VLM load(const std::string& model_dir, const ModelOptions& options);
@@ -62,5 +64,10 @@ struct GenerateResult {
 // Generates for one conversation, streaming text through on_text (may be empty) as it becomes final.
 GenerateResult generate(VLM& vlm, const GenerateRequest& request,
                         const std::function<void(const std::string&)>& on_text = {});
+
+// Generates for several conversations at once in one left-padded batch. The requests must share their sampling
+// parameters; each has its own max_tokens and stop strings. on_text(row, text) streams each row's text.
+std::vector<GenerateResult> generate_batch(VLM& vlm, const std::vector<GenerateRequest>& requests,
+                                           const std::function<void(size_t, const std::string&)>& on_text = {});
 
 }  // namespace vlm

@@ -8,6 +8,7 @@
 
 #include "apps/vlm/commands.h"
 #include "core/error.h"
+#include "core/memory.h"
 #include "image/decode.h"
 #include "vlm.h"
 
@@ -23,8 +24,7 @@ struct GenerateArgs {
 };
 
 void run_generate(const GenerateArgs& a, const CLI::App& cmd) {
-  if (!a.adapter.empty()) fail("--adapter: LoRA adapters are not yet supported by vlm generate");
-  VLM v = load(a.model, {a.device, a.dtype});
+  VLM v = load(a.model, {a.device, a.dtype, a.adapter});
 
   GenerateRequest r;
   r.sampling = v.defaults.sampling;
@@ -62,8 +62,8 @@ void run_generate(const GenerateArgs& a, const CLI::App& cmd) {
                s.prefill_ms > 0 ? res.prompt_tokens * 1000.0 / s.prefill_ms : 0.0,
                static_cast<long long>(res.completion_tokens),
                s.decode_ms > 0 ? s.decode_steps * 1000.0 / s.decode_ms : 0.0, res.finish_reason.c_str());
-  if (v.device.is_cuda())
-    std::fprintf(stderr, "vlm: device %s, dtype %s\n", v.device.str().c_str(), c10::toString(v.dtype));
+  std::fprintf(stderr, "vlm: device %s, dtype %s, peak memory %s\n", v.device.str().c_str(), c10::toString(v.dtype),
+               format_bytes(peak_memory_bytes(v.device)).c_str());
 }
 
 }  // namespace

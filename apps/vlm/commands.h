@@ -18,5 +18,8 @@ Command add_generate(CLI::App& app);
 Command add_tokenize(CLI::App& app);
 Command add_template(CLI::App& app);
 Command add_preprocess(CLI::App& app);
+Command add_train(CLI::App& app);
+Command add_fuse(CLI::App& app);
+Command add_eval(CLI::App& app);
 
 }  // namespace vlm::cli

@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
       vlm::cli::add_tokenize(app),
       vlm::cli::add_template(app),
       vlm::cli::add_preprocess(app),
+      vlm::cli::add_train(app),
+      vlm::cli::add_fuse(app),
+      vlm::cli::add_eval(app),
   };
 
   try {

@@ -1,10 +1,12 @@
 #include "core/file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -133,6 +135,47 @@ void atomic_write(const std::string& path, const std::function<void(int fd)>& wr
     throw;
   }
   fsync_directory(dir);
+}
+
+void make_directories(const std::string& dir) {
+  VLM_CHECK(!dir.empty(), "an empty folder name");
+  for (size_t pos = dir.find('/', 1);; pos = dir.find('/', pos + 1)) {
+    const std::string partial = dir.substr(0, pos);
+    if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) fail(partial, ": cannot create folder: ", errno_text());
+    if (pos == std::string::npos) break;
+  }
+  VLM_CHECK(is_directory(dir), dir, ": exists and is not a folder");
+}
+
+std::vector<std::string> list_directory(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) fail(dir, ": cannot list folder: ", errno_text());
+  std::vector<std::string> names;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+void remove_tree(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return;
+    fail(path, ": cannot remove: ", errno_text());
+  }
+  if (S_ISDIR(st.st_mode)) {
+    for (const auto& name : list_directory(path)) remove_tree(path_join(path, name));
+    if (::rmdir(path.c_str()) != 0) fail(path, ": cannot remove folder: ", errno_text());
+  } else if (::unlink(path.c_str()) != 0) {
+    fail(path, ": cannot remove: ", errno_text());
+  }
+}
+
+void rename_path(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) fail("cannot rename ", from, " to ", to, ": ", errno_text());
 }
 
 void atomic_write_string(const std::string& path, const std::string& contents) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace vlm {
 
@@ -47,5 +48,15 @@ void atomic_write_string(const std::string& path, const std::string& contents);
 void write_all(int fd, const void* data, size_t size, const std::string& path);
 // fsyncs a folder so that a rename inside it is durable.
 void fsync_directory(const std::string& dir);
+
+// Folders, with POSIX calls (std::filesystem is not usable: binaries linked with PyTorch 2.11's libtorch crashed
+// in it). mkdir -p; errors name the path.
+void make_directories(const std::string& dir);
+// The names in a folder (not "." or ".."), sorted.
+std::vector<std::string> list_directory(const std::string& dir);
+// rm -rf (symbolic links are removed, never followed). A missing path is not an error.
+void remove_tree(const std::string& path);
+// rename(2); errors name both paths.
+void rename_path(const std::string& from, const std::string& to);
 
 }  // namespace vlm

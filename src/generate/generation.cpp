@@ -17,7 +17,8 @@ void sync(const at::Tensor& t) {
 
 }  // namespace
 
-Generation::Generation(Model& model, const Batch& batch, SamplingParams params, StopCriteria stop)
+Generation::Generation(Model& model, const Batch& batch, SamplingParams params, StopCriteria stop,
+                       DecodeOptions options)
     : model_(model), params_(params), stop_(std::move(stop)), rng_(make_generator(params)) {
   validate(params_);
   VLM_CHECK(stop_.max_new_tokens >= 0, "max_new_tokens must be >= 0, got ", stop_.max_new_tokens);
@@ -37,12 +38,18 @@ Generation::Generation(Model& model, const Batch& batch, SamplingParams params, 
   generated_.resize(static_cast<size_t>(b));
   finished_.assign(static_cast<size_t>(b), stop_.max_new_tokens == 0);
 
+  if (options.fixed_cache) state_.capacity = l + std::max<int64_t>(stop_.max_new_tokens, 1);
+  runner_ = std::make_unique<DecodeRunner>(model_, state_, options.cuda_graph);
   const auto start = Clock::now();
   const at::Tensor hidden = model_.forward_hidden(batch, &state_);
   next_logits_ = model_.logits(hidden.select(1, l - 1));
   sync(next_logits_);
   stats_.prefill_ms = ms_since(start);
 }
+
+Generation::~Generation() = default;
+
+bool Generation::graphed() const { return runner_->graphed(); }
 
 bool Generation::done() const {
   return std::all_of(finished_.begin(), finished_.end(), [](bool f) { return f; });
@@ -70,7 +77,7 @@ std::vector<int64_t> Generation::step() {
     for (size_t i = 0; i < b; ++i) feed[i] = out[i] >= 0 ? out[i] : generated_[i].empty() ? 0 : generated_[i].back();
     const at::Tensor tokens =
         at::tensor(feed, at::TensorOptions().dtype(at::kLong)).view({static_cast<int64_t>(b), 1}).to(next_logits_.device());
-    next_logits_ = model_.logits(model_.decode_hidden(tokens, state_)).select(1, 0);
+    next_logits_ = runner_->step(tokens);
     sync(next_logits_);
     stats_.decode_steps += 1;
     stats_.decode_ms += ms_since(start);

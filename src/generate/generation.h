@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "generate/decode_runner.h"
 #include "generate/sampling.h"
 #include "models/model.h"
 
@@ -14,6 +16,13 @@ namespace vlm::gen {
 struct StopCriteria {
   std::vector<int64_t> eos_ids;
   int64_t max_new_tokens = 256;
+};
+
+// How decoding runs. A fixed-capacity KV cache (prompt + max_new_tokens positions) gives every step the same
+// shapes, which on CUDA lets one step be captured as a CUDA graph and replayed.
+struct DecodeOptions {
+  bool fixed_cache = true;
+  bool cuda_graph = true;
 };
 
 struct GenerationStats {
@@ -25,7 +34,8 @@ struct GenerationStats {
 
 class Generation {
  public:
-  Generation(Model& model, const Batch& batch, SamplingParams params, StopCriteria stop);
+  Generation(Model& model, const Batch& batch, SamplingParams params, StopCriteria stop, DecodeOptions options = {});
+  ~Generation();
 
   bool done() const;
   // Samples the next token of every running row and advances. Returns one id per row; -1 for rows already done.
@@ -36,12 +46,14 @@ class Generation {
   // The tokens generated so far per row (EOS included if it ended a row).
   const std::vector<std::vector<int64_t>>& generated() const { return generated_; }
   const GenerationStats& stats() const { return stats_; }
+  bool graphed() const;
 
  private:
   Model& model_;
   SamplingParams params_;
   StopCriteria stop_;
   DecodeState state_;
+  std::unique_ptr<DecodeRunner> runner_;
   at::Generator rng_;
   at::Tensor next_logits_;  // [B, V] for the token to sample next
   std::vector<std::vector<int64_t>> context_, generated_;

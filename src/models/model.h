@@ -19,19 +19,24 @@ struct Batch {
   at::Tensor image_grid_thw;  // [images, 3] int64 (Qwen2-VL family)
 };
 
-// What a decoding loop carries between steps.
+// What a decoding loop carries between steps. Set `capacity` before forward_hidden to get a fixed-capacity cache
+// (see nn::KVCache): decoding steps then have static shapes and keep their counters on the device, so a step can
+// be captured once in a CUDA graph and replayed.
 struct DecodeState {
   nn::KVCache cache;
-  at::Tensor attention_mask;  // [B, T] int64 over every position seen so far
+  at::Tensor attention_mask;  // [B, T] int64 over every position seen so far; fixed cache: [B, capacity]
   at::Tensor rope_deltas;     // [B] int64 (M-RoPE families)
-  int64_t length = 0;         // positions in the cache
+  int64_t length = 0;         // positions in the cache (decode_hidden adds its tokens)
+  int64_t capacity = 0;       // 0 = growing cache; N = fixed cache of N positions
+  at::Tensor slot;            // fixed cache: [1] int64 on the device, where the next decoding step writes
 };
 
 class Model : public torch::nn::Module {
  public:
   // Runs the whole prompt; returns the final hidden states [B, L, hidden]. With a state, fills its cache.
   virtual at::Tensor forward_hidden(const Batch& batch, DecodeState* state) = 0;
-  // One decoding step for tokens [B, 1]; returns hidden states [B, 1, hidden].
+  // One decoding step for tokens [B, 1]; returns hidden states [B, 1, hidden]. With a fixed cache the step reads
+  // and advances only device-side state (slot, mask), so it can be captured and replayed.
   virtual at::Tensor decode_hidden(const at::Tensor& tokens, DecodeState& state) = 0;
   // hidden [..., hidden] -> logits [..., vocab].
   virtual at::Tensor logits(const at::Tensor& hidden) = 0;

@@ -4,6 +4,39 @@
 #include "core/file.h"
 
 namespace vlm {
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+
+// Where each assistant turn lies in the full rendering, for templates without {% generation %} blocks: render the
+// conversation up to before the turn with the generation prompt, and up to the turn's end without it; the turn is
+// what the second adds to the first, less trailing whitespace (the separator between turns). This needs only that
+// the template renders a conversation's prefixes as prefixes of its full text, which chat templates do so that
+// KV caches can be reused; a template that does not is an error rather than silently wrong labels.
+std::vector<text::ByteSpan> assistant_spans(const text::ChatTemplate& t, const text::ChatRenderRequest& request,
+                                            const std::string& full) {
+  std::vector<text::ByteSpan> spans;
+  const auto& messages = request.messages;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (!messages[i].is_object() || messages[i].value("role", "") != "assistant") continue;
+    text::ChatRenderRequest before = request, upto = request;
+    before.messages = nlohmann::ordered_json(messages.begin(), messages.begin() + static_cast<std::ptrdiff_t>(i));
+    before.add_generation_prompt = true;
+    upto.messages = nlohmann::ordered_json(messages.begin(), messages.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    upto.add_generation_prompt = false;
+    const std::string a = t.render(before).text, b = t.render(upto).text;
+    VLM_CHECK(b.size() >= a.size() && b.compare(0, a.size(), a) == 0 && full.compare(0, b.size(), b) == 0,
+              t.origin(), ": the chat template does not render the conversation up to message ", i,
+              " as a prefix of the whole, so its assistant turns cannot be located for training labels (a template "
+              "with {% generation %} blocks would say where they are)");
+    size_t end = b.size();
+    while (end > a.size() && is_space(b[end - 1])) --end;
+    if (end > a.size()) spans.push_back({a.size(), end});
+  }
+  return spans;
+}
+
+}  // namespace
 
 std::shared_ptr<Processor> Processor::load(const std::string& dir, const Json& model_config) {
   auto p = std::make_shared<Processor>();
@@ -27,7 +60,8 @@ EncodedConversation Processor::encode(const Conversation& c) const {
   req.messages = nlohmann::ordered_json::parse(c.messages.dump());
   req.add_generation_prompt = c.add_generation_prompt;
   req.variables = nlohmann::ordered_json::parse(special_variables_.dump());
-  const text::RenderOutput out = template_->render(req);
+  text::RenderOutput out = template_->render(req);
+  if (c.label_assistant && out.generation_spans.empty()) out.generation_spans = assistant_spans(*template_, req, out.text);
 
   // Encode markup (special tokens on) and content (off) piece by piece, tracking byte offsets for the
   // assistant mask.

@@ -29,12 +29,15 @@ struct Conversation {
   Json messages = Json::array();
   std::vector<image::Image> images;
   bool add_generation_prompt = true;
+  // Compute EncodedConversation::assistant (training): from the template's {% generation %} blocks, or, for
+  // templates without them, by rendering each assistant turn's prefix (see processor.cpp).
+  bool label_assistant = false;
 };
 
 // Token ids of one conversation before batching, and which of them belong to assistant turns.
 struct EncodedConversation {
   std::vector<int32_t> ids;
-  std::vector<uint8_t> assistant;  // 1 where the token lies in a {% generation %} span (training labels)
+  std::vector<uint8_t> assistant;  // 1 where the token lies in an assistant turn (with label_assistant)
   image::ProcessedImages images;
 };
 

@@ -1,5 +1,6 @@
 #include "nn/attention.h"
 
+#include "core/error.h"
 #include "core/torch_compat.h"
 
 namespace vlm::nn {
@@ -32,9 +33,28 @@ at::Tensor segment_attention(const at::Tensor& q, const at::Tensor& k, const at:
 std::pair<at::Tensor, at::Tensor> KVCache::update(int64_t layer, const at::Tensor& k, const at::Tensor& v) {
   auto& ck = k_.at(static_cast<size_t>(layer));
   auto& cv = v_.at(static_cast<size_t>(layer));
-  ck = ck.defined() ? at::cat({ck, k}, 2) : k;
-  cv = cv.defined() ? at::cat({cv, v}, 2) : v;
-  return {ck, cv};
+  if (slot_.defined()) {
+    VLM_CHECK(ck.defined() && k.size(2) == 1, "a fixed KV cache decodes one token per step after its prompt");
+    ck.index_copy_(2, slot_, k);
+    cv.index_copy_(2, slot_, v);
+    return {ck, cv};
+  }
+  // Every layer of one forward writes the same range; the last one commits it.
+  const int64_t start = length_, end = start + k.size(2);
+  if (layer + 1 == static_cast<int64_t>(k_.size())) length_ = end;
+  if (!fixed()) {
+    ck = ck.defined() ? at::cat({ck, k}, 2) : k;
+    cv = cv.defined() ? at::cat({cv, v}, 2) : v;
+    return {ck, cv};
+  }
+  VLM_CHECK(end <= capacity_, "KV cache overflow: ", end, " positions for a capacity of ", capacity_);
+  if (!ck.defined()) {
+    ck = at::zeros({k.size(0), k.size(1), capacity_, k.size(3)}, k.options());
+    cv = at::zeros({v.size(0), v.size(1), capacity_, v.size(3)}, v.options());
+  }
+  ck.narrow(2, start, k.size(2)).copy_(k);
+  cv.narrow(2, start, v.size(2)).copy_(v);
+  return {ck.narrow(2, 0, end), cv.narrow(2, 0, end)};
 }
 
 }  // namespace vlm::nn

@@ -22,17 +22,29 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 at::Tensor segment_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                              const std::vector<int64_t>& cu_seqlens, double scale);
 
-// Per-layer key/value cache that grows by concatenation. Tensors are [B, Hkv, T, D].
+// Per-layer key/value cache, tensors [B, Hkv, T, D]. Two modes:
+//  - growing (capacity 0): each update concatenates, and returns exactly the positions seen so far;
+//  - fixed (capacity N): buffers of N positions are allocated at the first update and never reallocated. The
+//    prompt is written at [0, L). Once set_slot() has been given a device-side position ([1] int64), every
+//    update writes its one step there and returns the whole buffers (unwritten slots must be masked out by the
+//    caller): a decoding step then has static shapes and reads no host-side value, so it can be captured in a
+//    CUDA graph and replayed, the caller advancing the slot on the device.
 class KVCache {
  public:
-  explicit KVCache(int64_t layers = 0) : k_(layers), v_(layers) {}
-  // Appends this step's keys/values for `layer` and returns the whole history.
+  explicit KVCache(int64_t layers = 0, int64_t capacity = 0) : k_(layers), v_(layers), capacity_(capacity) {}
+  // Stores this step's keys/values [B, Hkv, L, D] for `layer` and returns what attention reads.
   std::pair<at::Tensor, at::Tensor> update(int64_t layer, const at::Tensor& k, const at::Tensor& v);
-  int64_t length() const { return k_.empty() || !k_[0].defined() ? 0 : k_[0].size(2); }
+  void set_slot(const at::Tensor& slot) { slot_ = slot; }
+  int64_t length() const { return length_; }
+  int64_t capacity() const { return capacity_; }
+  bool fixed() const { return capacity_ > 0; }
   size_t layers() const { return k_.size(); }
 
  private:
   std::vector<at::Tensor> k_, v_;
+  int64_t capacity_ = 0;
+  int64_t length_ = 0;  // positions written before set_slot()
+  at::Tensor slot_;
 };
 
 }  // namespace vlm::nn

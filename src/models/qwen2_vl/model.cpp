@@ -116,26 +116,46 @@ at::Tensor Qwen2VLImpl::forward_hidden(const Batch& batch, DecodeState* state) {
   const bool padded = batch.attention_mask.defined() && !batch.attention_mask.all().item<bool>();
   std::optional<at::Tensor> mask;
   if (padded) mask = causal_mask(batch.attention_mask, 0, l);
-  if (state) {
-    state->cache = nn::KVCache(config.text.num_hidden_layers);
-    state->attention_mask = batch.attention_mask.defined()
-                                ? batch.attention_mask.to(at::kLong)
-                                : at::ones({b, l}, at::TensorOptions().dtype(at::kLong).device(embeds.device()));
-    state->rope_deltas = deltas;
-    state->length = l;
+  if (!state) return model(embeds, pos, mask, nullptr);
+  const auto longs = at::TensorOptions().dtype(at::kLong).device(embeds.device());
+  const at::Tensor prompt_mask = batch.attention_mask.defined() ? batch.attention_mask.to(at::kLong) : at::ones({b, l}, longs);
+  VLM_CHECK(state->capacity == 0 || state->capacity >= l, "the KV cache holds ", state->capacity,
+            " positions but the prompt has ", l);
+  state->cache = nn::KVCache(config.text.num_hidden_layers, state->capacity);
+  state->rope_deltas = deltas;
+  state->length = l;
+  if (state->capacity > 0) {
+    state->attention_mask = at::zeros({b, state->capacity}, longs);
+    state->attention_mask.narrow(1, 0, l).copy_(prompt_mask);
+  } else {
+    state->attention_mask = prompt_mask;
   }
-  return model(embeds, pos, mask, state ? &state->cache : nullptr);
+  at::Tensor h = model(embeds, pos, mask, &state->cache);
+  if (state->capacity > 0) {
+    state->slot = at::full({1}, l, longs);
+    state->cache.set_slot(state->slot);
+  }
+  return h;
 }
 
 at::Tensor Qwen2VLImpl::decode_hidden(const at::Tensor& tokens, DecodeState& state) {
   const int64_t b = tokens.size(0), l = tokens.size(1);
   const auto opts = at::TensorOptions().dtype(at::kLong).device(tokens.device());
-  state.attention_mask = at::cat({state.attention_mask, at::ones({b, l}, opts)}, 1);
-  // Every stream is cache position + rope delta while decoding.
-  const at::Tensor p = at::arange(state.length, state.length + l, opts).view({1, l}) + state.rope_deltas.view({b, 1});
-  const at::Tensor pos = p.unsqueeze(0).expand({3, b, l});
-  const at::Tensor mask = causal_mask(state.attention_mask, state.length, l);
-  const at::Tensor h = model(model->embed_tokens(tokens), pos, mask, &state.cache);
+  at::Tensor p, mask;
+  if (state.cache.fixed()) {
+    // Device-side only (see DecodeState): mark the slot, attend to every marked slot, advance.
+    VLM_CHECK(l == 1, "a fixed KV cache decodes one token per step, got ", l);
+    state.attention_mask.index_fill_(1, state.slot, 1);
+    p = state.slot.view({1, 1}) + state.rope_deltas.view({b, 1});
+    mask = state.attention_mask.to(at::kBool).view({b, 1, 1, -1});
+  } else {
+    state.attention_mask = at::cat({state.attention_mask, at::ones({b, l}, opts)}, 1);
+    // Every stream is cache position + rope delta while decoding.
+    p = at::arange(state.length, state.length + l, opts).view({1, l}) + state.rope_deltas.view({b, 1});
+    mask = causal_mask(state.attention_mask, state.length, l);
+  }
+  const at::Tensor h = model(model->embed_tokens(tokens), p.unsqueeze(0).expand({3, b, l}), mask, &state.cache);
+  if (state.cache.fixed()) state.slot.add_(1);
   state.length += l;
   return h;
 }

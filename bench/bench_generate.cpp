@@ -1,0 +1,112 @@
+// Generation speed on a checkpoint folder with synthetic inputs shaped like the benchmark workload: BATCH copies of
+// one square image of IMAGE_SIZE px + TEXT_TOKENS random text tokens, then NEW_TOKENS greedy tokens (EOS ignored).
+//   bench_generate MODEL_DIR [--image-size 448] [--text-tokens 40] [--new-tokens 256] [--batch 1] [--repeat 3]
+//                  [--device cuda] [--dtype bfloat16] [--eager]
+// Prints one JSON line per repeat (the first is a warm-up) and a final {"summary": ...} line with medians.
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "core/memory.h"
+#include "generate/generation.h"
+#include "models/registry.h"
+
+namespace {
+
+struct Args {
+  std::string model, device = "cuda", dtype = "bfloat16";
+  int64_t image_size = 448, text_tokens = 40, new_tokens = 256, batch = 1, repeat = 3;
+  bool eager = false;
+};
+
+at::ScalarType dtype_of(const std::string& s) {
+  if (s == "bfloat16") return at::kBFloat16;
+  if (s == "float16") return at::kHalf;
+  if (s == "float32") return at::kFloat;
+  vlm::fail("--dtype: expected bfloat16, float16 or float32, got ", s);
+}
+
+vlm::Batch make_batch(const vlm::Json& config, const Args& a, const at::Device& device, at::ScalarType dtype) {
+  const vlm::Json& vision = config.at("vision_config");
+  const int64_t patch = vision.value("patch_size", 14), merge = vision.value("spatial_merge_size", 2);
+  const int64_t temporal = vision.value("temporal_patch_size", 2);
+  const int64_t channels = vision.contains("in_chans") ? vision.at("in_chans").get<int64_t>()
+                                                       : vision.value("in_channels", 3);
+  const int64_t grid = a.image_size / patch, image_tokens = grid * grid / (merge * merge);
+  std::vector<int64_t> ids{config.at("vision_start_token_id").get<int64_t>()};
+  ids.insert(ids.end(), image_tokens, config.at("image_token_id").get<int64_t>());
+  ids.push_back(config.at("vision_end_token_id").get<int64_t>());
+  at::manual_seed(0);
+  const at::Tensor text = at::randint(0, 1000, {a.text_tokens}, at::kLong);
+  for (int64_t i = 0; i < a.text_tokens; ++i) ids.push_back(text[i].item<int64_t>());
+  const auto n = static_cast<int64_t>(ids.size());
+  vlm::Batch b;
+  b.input_ids = at::tensor(ids, at::kLong).view({1, n}).repeat({a.batch, 1}).to(device);
+  b.attention_mask = at::ones({a.batch, n}, at::kLong).to(device);
+  b.pixel_values = at::randn({a.batch * grid * grid, channels * temporal * patch * patch}).to(device, dtype);
+  b.image_grid_thw = at::tensor(std::vector<int64_t>{1, grid, grid}, at::kLong).view({1, 3}).repeat({a.batch, 1});
+  return b;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  CLI::App app{"Generation speed on a checkpoint with synthetic inputs", "bench_generate"};
+  app.add_option("model", a.model, "Checkpoint folder")->required();
+  app.add_option("--image-size", a.image_size);
+  app.add_option("--text-tokens", a.text_tokens);
+  app.add_option("--new-tokens", a.new_tokens);
+  app.add_option("--batch", a.batch);
+  app.add_option("--repeat", a.repeat);
+  app.add_option("--device", a.device);
+  app.add_option("--dtype", a.dtype);
+  app.add_flag("--eager", a.eager, "No CUDA graph for decoding steps");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    c10::InferenceMode inference;
+    const at::Device device(a.device);
+    const at::ScalarType dtype = dtype_of(a.dtype);
+    const vlm::LoadedModel loaded = vlm::load_model(a.model, {dtype, device});
+    const vlm::Batch batch = make_batch(loaded.config, a, device, dtype);
+    vlm::gen::SamplingParams greedy;
+    greedy.temperature = 0;
+    std::vector<double> prefill, decode;
+    int64_t peak = 0;
+    for (int64_t r = 0; r < a.repeat + 1; ++r) {
+      vlm::reset_peak_memory(device);
+      vlm::gen::Generation g(*loaded.model, batch, greedy, {{}, a.new_tokens}, {true, !a.eager});
+      while (!g.done()) g.step();
+      const auto& s = g.stats();
+      const double tok_s = s.decode_ms > 0 ? s.decode_steps * 1000.0 / s.decode_ms : 0.0;
+      peak = std::max(peak, vlm::peak_memory_bytes(device));
+      std::printf("{\"repeat\": %lld, \"prefill_ms\": %.2f, \"decode_steps\": %lld, \"decode_tokens_per_s\": %.2f, "
+                  "\"graphed\": %s}\n",
+                  static_cast<long long>(r), s.prefill_ms, static_cast<long long>(s.decode_steps), tok_s,
+                  g.graphed() ? "true" : "false");
+      if (r == 0) continue;  // warm-up
+      prefill.push_back(s.prefill_ms);
+      decode.push_back(tok_s);
+    }
+    std::printf("{\"summary\": {\"batch\": %lld, \"prompt_tokens\": %lld, \"new_tokens\": %lld, \"prefill_ms\": %.2f, "
+                "\"decode_tokens_per_s\": %.2f, \"decode_row_tokens_per_s\": %.2f, \"peak_bytes\": %lld, "
+                "\"eager\": %s}}\n",
+                static_cast<long long>(a.batch), static_cast<long long>(batch.input_ids.size(1)),
+                static_cast<long long>(a.new_tokens), median(prefill), median(decode) * a.batch, median(decode),
+                static_cast<long long>(peak), a.eager ? "true" : "false");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_generate: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

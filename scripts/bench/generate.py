@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Generation speed, vlm against transformers' generate() on the same card in one run: a Qwen2-VL-2B-shaped model
+with random weights (hidden 1536, 28 layers, 12 heads, 2 KV heads, intermediate 8960, vocab 151936; vision depth 32,
+width 1280), bfloat16, SDPA attention; one 448x448 image (256 merged image tokens) + 40 text tokens, 256 new tokens
+(EOS ignored), batch 1 and 16. Prefill = the prompt through the model and the first token; decode tokens/s = the
+other 255 tokens. Also the copy bandwidth of the card and the decode roofline it implies (weights + KV cache read
+once per token). Run from the repository root on the GPU machine after building bench_generate:
+
+    python3 scripts/bench/generate.py BUILD_DIR [OUT_JSON]
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import transformers
+from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+build = sys.argv[1]
+out_json = sys.argv[2] if len(sys.argv) > 2 else None
+MODEL_DIR = "/tmp/vlm-bench/qwen2-vl-2b"
+IMAGE, TEXT, NEW = 448, 40, 256
+REPEAT = 3
+
+CONFIG = {"architectures": ["Qwen2VLForConditionalGeneration"], "model_type": "qwen2_vl", "hidden_act": "silu",
+          "hidden_size": 1536, "intermediate_size": 8960, "num_attention_heads": 12, "num_hidden_layers": 28,
+          "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "vocab_size": 151936,
+          "max_position_embeddings": 32768, "tie_word_embeddings": True, "bos_token_id": 151643,
+          "eos_token_id": 151645, "vision_start_token_id": 151652, "vision_end_token_id": 151653,
+          "image_token_id": 151655, "video_token_id": 151656, "rope_scaling": {"type": "mrope",
+                                                                               "mrope_section": [16, 24, 24]},
+          "vision_config": {"depth": 32, "embed_dim": 1280, "mlp_ratio": 4, "num_heads": 16, "in_chans": 3,
+                            "hidden_size": 1536, "patch_size": 14, "spatial_merge_size": 2,
+                            "temporal_patch_size": 2}}
+
+
+def make_model():
+    torch.manual_seed(0)
+    config = Qwen2VLConfig(**CONFIG)
+    config._attn_implementation = "sdpa"
+    with torch.device("cuda"):
+        model = Qwen2VLForConditionalGeneration(config).to(torch.bfloat16).eval()
+    if not os.path.exists(os.path.join(MODEL_DIR, "config.json")):
+        model.save_pretrained(MODEL_DIR)
+    return model
+
+
+def inputs(model, batch):
+    c = model.config
+    grid = IMAGE // 14
+    ids = [c.vision_start_token_id] + [c.image_token_id] * (grid * grid // 4) + [c.vision_end_token_id]
+    ids += torch.randint(0, 1000, (TEXT,), generator=torch.Generator().manual_seed(0)).tolist()
+    input_ids = torch.tensor([ids] * batch, device="cuda")
+    return dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                pixel_values=torch.randn(batch * grid * grid, 3 * 2 * 14 * 14, device="cuda", dtype=torch.bfloat16),
+                image_grid_thw=torch.tensor([[1, grid, grid]] * batch, device="cuda"))
+
+
+def timed_generate(model, kw, new):
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    with torch.no_grad():
+        model.generate(**kw, max_new_tokens=new, min_new_tokens=new, do_sample=False, eos_token_id=None,
+                       pad_token_id=0)
+    torch.cuda.synchronize()
+    return time.perf_counter() - t
+
+
+def bench_transformers(model, batch):
+    kw = inputs(model, batch)
+    timed_generate(model, kw, 8)  # warm-up
+    torch.cuda.reset_peak_memory_stats()
+    prefill, decode = [], []
+    for _ in range(REPEAT):
+        t1 = timed_generate(model, kw, 1)
+        tn = timed_generate(model, kw, NEW)
+        prefill.append(t1 * 1000)
+        decode.append((NEW - 1) * batch / (tn - t1))
+    return dict(prefill_ms=statistics.median(prefill), decode_tokens_per_s=statistics.median(decode),
+                peak_bytes=torch.cuda.max_memory_allocated())
+
+
+def bench_vlm(batch, eager=False):
+    cmd = [os.path.join(build, "bin", "bench_generate"), MODEL_DIR, "--image-size", str(IMAGE), "--text-tokens",
+           str(TEXT), "--new-tokens", str(NEW), "--batch", str(batch), "--repeat", str(REPEAT)]
+    if eager:
+        cmd.append("--eager")
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    print(out.strip())
+    return json.loads(out.strip().splitlines()[-1])["summary"]
+
+
+def copy_bandwidth():
+    x = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
+    y = torch.empty_like(x)
+    for _ in range(3):
+        y.copy_(x)
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(20):
+        y.copy_(x)
+    torch.cuda.synchronize()
+    return 2 * x.numel() * 20 / (time.perf_counter() - t)  # bytes read + written per second
+
+
+def main():
+    model = make_model()
+    lm = model.model.language_model
+    # Bytes a decoding step must read: every language-model weight except the embedding lookup, plus the LM head
+    # (tied: the embedding matrix once), plus the KV cache (about prompt + NEW/2 positions on average).
+    lm_bytes = sum(p.numel() for n, p in lm.named_parameters() if "embed_tokens" not in n) * 2
+    head_bytes = model.lm_head.weight.numel() * 2
+    c = model.config.text_config
+    kv_per_pos = 2 * c.num_hidden_layers * c.num_key_value_heads * (c.hidden_size // c.num_attention_heads) * 2
+    prompt = 2 + (IMAGE // 14) ** 2 // 4 + TEXT
+    bw = copy_bandwidth()
+    results = dict(card=torch.cuda.get_device_name(), torch=torch.__version__, transformers=transformers.__version__,
+                   copy_bandwidth_gb_s=bw / 1e9, rows=[])
+    for batch in (1, 16):
+        hf = bench_transformers(model, batch)
+        ours = bench_vlm(batch)
+        eager = bench_vlm(batch, eager=True) if batch == 1 else None
+        bytes_per_step = lm_bytes + head_bytes + batch * kv_per_pos * (prompt + NEW // 2)
+        roofline = bw / bytes_per_step * batch
+        row = dict(batch=batch, transformers=hf, vlm=ours, vlm_eager=eager, roofline_tokens_per_s=roofline,
+                   decode_speedup=ours["decode_tokens_per_s"] / hf["decode_tokens_per_s"],
+                   prefill_speedup=hf["prefill_ms"] / ours["prefill_ms"],
+                   roofline_fraction=ours["decode_tokens_per_s"] / roofline)
+        results["rows"].append(row)
+        print(json.dumps(row), flush=True)
+    print("card %s, copy bandwidth %.0f GB/s" % (results["card"], bw / 1e9))
+    print("%-6s %-14s %12s %16s %12s" % ("batch", "engine", "prefill ms", "decode tok/s", "peak GiB"))
+    for row in results["rows"]:
+        for name in ("transformers", "vlm", "vlm_eager"):
+            r = row[name]
+            if r:
+                print("%-6d %-14s %12.1f %16.1f %12.2f" % (row["batch"], name, r["prefill_ms"],
+                                                          r["decode_tokens_per_s"], r["peak_bytes"] / 2 ** 30))
+        print("       decode %.1fx, prefill %.1fx, roofline %.0f tok/s (%.0f%%)" % (
+            row["decode_speedup"], row["prefill_speedup"], row["roofline_tokens_per_s"],
+            100 * row["roofline_fraction"]))
+    if out_json:
+        with open(out_json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+// The LoRA / DoRA side path of one linear layer (an nn::LinearAdapter attached from outside the model), computed
+// as HF PEFT 0.21 does:
+//   LoRA:  y = W x + b + scale * B(A(dropout(x)))
+//   DoRA:  y = W x + b + (m / n - 1) * W x' + (m / n) * scale * B(A(x'))
+//          n = ||W + scale * B A|| per output row, detached (no gradient through the norm, DoRA paper 4.3);
+//          x' = dropout(x) while training with dropout > 0 (then W x' is recomputed), else x' = x and W x is the base
+//          output less its bias.
+//   scale = alpha / r, or alpha / sqrt(r) with rsLoRA.
+// Parameters are float32 ("master" weights) on the base weight's device whatever the base dtype; the side path runs
+// in the input's dtype (A, B and m are cast), as PEFT under autocast.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "nn/linear.h"
+
+namespace vlm::lora {
+
+// What PEFT's LoraConfig says about one adapter (shared by every wrapped layer: no rank_pattern / alpha_pattern).
+struct LoraSettings {
+  int64_t r = 8;
+  double alpha = 16;
+  double dropout = 0;
+  bool rslora = false;
+  bool dora = false;
+  std::string init = "default";  // "default" (PEFT's init_lora_weights=True) or "gaussian"
+
+  // alpha / r, or alpha / sqrt(r) with rsLoRA.
+  double scale() const;
+};
+
+class LoraAdapter : public nn::LinearAdapter {
+ public:
+  // Creates A [r, in] and B [out, r] (and for DoRA the magnitude [out] = ||W|| per row) for `base`, initialised as
+  // settings.init says (B is zero, so the layer's output is unchanged). Uses the global torch generator.
+  LoraAdapter(const nn::LinearImpl& base, const LoraSettings& settings);
+  // Same, but with scale given directly (mlx-vlm adapters store it instead of alpha). A, B (and m) are left
+  // uninitialised: the caller copies loaded tensors in.
+  LoraAdapter(const nn::LinearImpl& base, const LoraSettings& settings, double scale);
+
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& base_out, const nn::LinearImpl& base) override;
+
+  // scale * B @ A in float32, [out, in].
+  at::Tensor delta_weight() const;
+  // The weight that makes the plain linear layer equal to layer + adapter, in float32 [out, in]:
+  // LoRA W + delta; DoRA m / ||W + delta||_row * (W + delta) (the bias is unchanged in both).
+  at::Tensor merged_weight(const at::Tensor& base_weight) const;
+
+  const LoraSettings& settings() const { return settings_; }
+  double scale() const { return scale_; }
+
+  at::Tensor lora_A;     // [r, in]  float32
+  at::Tensor lora_B;     // [out, r] float32
+  at::Tensor magnitude;  // [out] float32, DoRA only (PEFT's lora_magnitude_vector); undefined for LoRA
+
+ private:
+  void create_parameters(const nn::LinearImpl& base);
+  void initialise(const nn::LinearImpl& base);
+
+  LoraSettings settings_;
+  double scale_;
+};
+
+// Row norms of `weight` + delta in float32: [out]. DoRA's n (and its magnitude at initialisation).
+at::Tensor dora_row_norm(const at::Tensor& weight, const at::Tensor& delta);
+
+}  // namespace vlm::lora

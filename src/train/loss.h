@@ -1,0 +1,23 @@
+// The causal language-model loss over labelled positions only: hidden states are gathered at the positions whose
+// next token is labelled, and only those rows go through the LM head, so full-vocabulary logits are never made
+// for prompts, images or padding. Cross-entropy in float32, summed; the caller divides by the number of labelled
+// tokens of the whole (accumulated) batch, as transformers does with num_items_in_batch.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "models/model.h"
+
+namespace vlm::train {
+
+struct LossSums {
+  at::Tensor loss_sum;  // scalar float32, differentiable
+  int64_t tokens = 0;   // labelled tokens
+  int64_t correct = 0;  // argmax == label (token accuracy)
+};
+
+// hidden [B, L, H] from Model::forward_hidden, labels [B, L] (transformers' convention, unshifted).
+// Rows go through the LM head in chunks of `chunk` positions.
+LossSums causal_lm_loss(Model& model, const at::Tensor& hidden, const at::Tensor& labels, int64_t chunk = 4096);
+
+}  // namespace vlm::train

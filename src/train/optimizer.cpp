@@ -1,0 +1,72 @@
+#include "train/optimizer.h"
+
+#include <cmath>
+#include <map>
+
+#include "core/error.h"
+
+namespace vlm::train {
+
+AdamW::AdamW(std::vector<std::pair<std::string, at::Tensor>> params, AdamWOptions options)
+    : params_(std::move(params)), options_(options) {
+  VLM_CHECK(options_.beta1 >= 0 && options_.beta1 < 1, "adam beta1 must be in [0, 1), got ", options_.beta1);
+  VLM_CHECK(options_.beta2 >= 0 && options_.beta2 < 1, "adam beta2 must be in [0, 1), got ", options_.beta2);
+  VLM_CHECK(options_.eps > 0, "adam eps must be > 0, got ", options_.eps);
+  VLM_CHECK(options_.weight_decay >= 0, "weight decay must be >= 0, got ", options_.weight_decay);
+  for (const auto& [name, p] : params_) {
+    VLM_CHECK(p.requires_grad(), "optimizer parameter ", name, " does not require grad");
+    exp_avg_.push_back(at::zeros_like(p, at::MemoryFormat::Contiguous));
+    exp_avg_sq_.push_back(at::zeros_like(p, at::MemoryFormat::Contiguous));
+  }
+}
+
+void AdamW::step(double lr) {
+  torch::NoGradGuard no_grad;
+  ++step_;
+  const double bias1 = 1.0 - std::pow(options_.beta1, static_cast<double>(step_));
+  const double bias2_sqrt = std::sqrt(1.0 - std::pow(options_.beta2, static_cast<double>(step_)));
+  const double step_size = lr / bias1;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    at::Tensor p = params_[i].second;
+    const at::Tensor g = p.grad();
+    if (!g.defined()) continue;
+    if (options_.weight_decay != 0) p.mul_(1.0 - lr * options_.weight_decay);
+    exp_avg_[i].lerp_(g, 1.0 - options_.beta1);
+    exp_avg_sq_[i].mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
+    const at::Tensor denom = (exp_avg_sq_[i].sqrt() / bias2_sqrt).add_(options_.eps);
+    p.addcdiv_(exp_avg_[i], denom, -step_size);
+  }
+}
+
+void AdamW::zero_grad() {
+  for (auto& [name, p] : params_)
+    if (p.grad().defined()) p.mutable_grad() = at::Tensor();
+}
+
+std::vector<std::pair<std::string, at::Tensor>> AdamW::state_tensors() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    out.emplace_back(params_[i].first + ".exp_avg", exp_avg_[i].to(at::kCPU).contiguous());
+    out.emplace_back(params_[i].first + ".exp_avg_sq", exp_avg_sq_[i].to(at::kCPU).contiguous());
+  }
+  return out;
+}
+
+void AdamW::load_state(const std::vector<std::pair<std::string, at::Tensor>>& tensors, int64_t steps,
+                       const std::string& origin) {
+  std::map<std::string, at::Tensor> by_name(tensors.begin(), tensors.end());
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i)
+    for (auto [suffix, target] : {std::pair{".exp_avg", &exp_avg_[i]}, std::pair{".exp_avg_sq", &exp_avg_sq_[i]}}) {
+      const std::string key = params_[i].first + suffix;
+      const auto it = by_name.find(key);
+      VLM_CHECK(it != by_name.end(), origin, ": optimizer state has no tensor ", quote(key));
+      VLM_CHECK(it->second.sizes() == target->sizes(), origin, ": optimizer state ", quote(key), " has shape ",
+                it->second.sizes(), ", the parameter ", target->sizes());
+      target->copy_(it->second);
+    }
+  VLM_CHECK(steps >= 0, origin, ": negative optimizer step count");
+  step_ = steps;
+}
+
+}  // namespace vlm::train

@@ -1,0 +1,311 @@
+// LoRA / DoRA adapters on the tiny Qwen2-VL: the side path's formula, initialisation, attaching by targets with
+// exact parameter counts (expected values computed from config.json's shapes), zero-B adapters leaving the logits
+// unchanged bit for bit, and fusing equal to the unfused model.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <set>
+
+#include "core/error.h"
+#include "core/json.h"
+#include "lora/attach.h"
+#include "lora/fuse.h"
+#include "lora/lora_test_util.h"
+#include "lora/targets.h"
+
+namespace {
+
+using vlm::lora::AttachOptions;
+using vlm::lora::attach_lora;
+
+// sum of (in + out) over the wrapped linears, from config.json alone.
+struct Shapes {
+  int64_t layers, per_layer_in_out, per_layer_out;  // language: q k v o gate up down
+  int64_t qv_in_out;                                // q_proj + v_proj
+  int64_t vision_in_out, vision_linears;            // all visual.* linears
+};
+
+Shapes shapes_from_config() {
+  const vlm::Json c = vlm::read_json_file(vlm::test::tiny_model_dir() + "/config.json");
+  const auto& t = c.at("text_config");
+  auto i64 = [](const vlm::Json& j, const char* key) { return j.at(key).get<int64_t>(); };
+  const int64_t h = i64(t, "hidden_size"), inter = i64(t, "intermediate_size"), nh = i64(t, "num_attention_heads"),
+                nkv = i64(t, "num_key_value_heads"), layers = i64(t, "num_hidden_layers");
+  const int64_t hd = h / nh;
+  Shapes s;
+  s.layers = layers;
+  s.per_layer_in_out = (h + nh * hd) + 2 * (h + nkv * hd) + (nh * hd + h) + 2 * (h + inter) + (inter + h);
+  s.per_layer_out = nh * hd + 2 * nkv * hd + h + 2 * inter + h;
+  s.qv_in_out = (h + nh * hd) + (h + nkv * hd);
+  const auto& v = c.at("vision_config");
+  const int64_t e = i64(v, "embed_dim"), ratio = i64(v, "mlp_ratio"), depth = i64(v, "depth"),
+                out = i64(v, "hidden_size"), merge = i64(v, "spatial_merge_size");
+  const int64_t g = e * merge * merge;
+  s.vision_in_out = depth * ((e + 3 * e) + (e + e) + (e + e * ratio) + (e * ratio + e)) + (g + g) + (g + out);
+  s.vision_linears = depth * 4 + 2;
+  return s;
+}
+
+int64_t base_parameter_count() {
+  auto m = vlm::test::load_tiny_model();
+  return vlm::lora::count_parameters(*m.model, false);
+}
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const vlm::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(LoraAttach, DefaultTargetsHaveExactParameterCounts) {
+  const Shapes s = shapes_from_config();
+  auto m = vlm::test::load_tiny_model();
+  AttachOptions o;
+  o.r = 4;
+  const auto result = attach_lora(*m.model, o);
+  EXPECT_EQ(result.adapters.size(), static_cast<size_t>(7 * s.layers));
+  EXPECT_EQ(result.trainable_parameters, s.layers * o.r * s.per_layer_in_out);
+  EXPECT_EQ(result.total_parameters, base_parameter_count() + result.trainable_parameters);
+  std::set<std::string> leaves;
+  for (const auto& a : result.adapters) {
+    EXPECT_EQ(a.path.rfind("model.layers.", 0), 0u) << a.path;
+    leaves.insert(a.path.substr(a.path.rfind('.') + 1));
+  }
+  EXPECT_EQ(leaves, (std::set<std::string>{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}));
+  // Only adapter parameters are trainable.
+  for (const auto& p : m.model->named_parameters())
+    EXPECT_EQ(p.value().requires_grad(), p.key().find(".adapter.") != std::string::npos) << p.key();
+}
+
+TEST(LoraAttach, DoraAddsTheMagnitudeVector) {
+  const Shapes s = shapes_from_config();
+  auto m = vlm::test::load_tiny_model();
+  AttachOptions o;
+  o.r = 4;
+  o.dora = true;
+  const auto result = attach_lora(*m.model, o);
+  EXPECT_EQ(result.trainable_parameters, s.layers * (o.r * s.per_layer_in_out + s.per_layer_out));
+}
+
+TEST(LoraAttach, TargetsByNameDottedNameAndRegex) {
+  const Shapes s = shapes_from_config();
+  {
+    auto m = vlm::test::load_tiny_model();
+    AttachOptions o;
+    o.r = 2;
+    o.targets = {"q_proj", "v_proj"};
+    const auto r = attach_lora(*m.model, o);
+    EXPECT_EQ(r.adapters.size(), static_cast<size_t>(2 * s.layers));
+    EXPECT_EQ(r.trainable_parameters, s.layers * o.r * s.qv_in_out);
+    EXPECT_EQ(r.adapters[0].path, "model.layers.0.self_attn.q_proj");
+  }
+  {
+    auto m = vlm::test::load_tiny_model();
+    AttachOptions o;
+    o.targets = {"self_attn.o_proj", "model.layers.1.mlp.down_proj"};
+    const auto r = attach_lora(*m.model, o);
+    ASSERT_EQ(r.adapters.size(), static_cast<size_t>(s.layers + 1));
+    EXPECT_EQ(r.adapters.back().path, "model.layers.1.mlp.down_proj");
+  }
+  {
+    auto m = vlm::test::load_tiny_model();
+    AttachOptions o;
+    o.targets = {"re:.*\\.(q|k)_proj"};
+    EXPECT_EQ(attach_lora(*m.model, o).adapters.size(), static_cast<size_t>(2 * s.layers));
+  }
+  {
+    // A regex written for transformers 5's module names (PEFT configs made there) hits the same layers.
+    auto m = vlm::test::load_tiny_model();
+    AttachOptions o;
+    o.targets = {"model\\.language_model\\.layers\\.0\\..*"};
+    const auto r = attach_lora(*m.model, o);
+    EXPECT_EQ(r.adapters.size(), 7u);
+    for (const auto& a : r.adapters) EXPECT_EQ(a.path.rfind("model.layers.0.", 0), 0u) << a.path;
+  }
+}
+
+TEST(LoraAttach, AllLinearAndTrainVision) {
+  const Shapes s = shapes_from_config();
+  {
+    auto m = vlm::test::load_tiny_model();
+    AttachOptions o;
+    o.targets = {"all-linear"};
+    EXPECT_EQ(attach_lora(*m.model, o).adapters.size(), static_cast<size_t>(7 * s.layers));
+  }
+  {
+    auto m = vlm::test::load_tiny_model();
+    AttachOptions o;
+    o.r = 4;
+    o.targets = {"all-linear"};
+    o.train_vision = true;
+    const auto r = attach_lora(*m.model, o);
+    EXPECT_EQ(r.adapters.size(), static_cast<size_t>(7 * s.layers + s.vision_linears));
+    EXPECT_EQ(r.trainable_parameters, o.r * (s.layers * s.per_layer_in_out + s.vision_in_out));
+    std::set<std::string> paths;
+    for (const auto& a : r.adapters) paths.insert(a.path);
+    EXPECT_TRUE(paths.count("visual.blocks.0.attn.qkv"));
+    EXPECT_TRUE(paths.count("visual.merger.mlp.0"));
+    EXPECT_TRUE(paths.count("visual.merger.mlp.2"));
+    EXPECT_EQ(vlm::lora::wrapped_leaf_names(r.adapters),
+              (std::vector<std::string>{"down_proj", "fc1", "fc2", "gate_proj", "k_proj", "mlp.0", "mlp.2", "o_proj",
+                                        "proj", "q_proj", "qkv", "up_proj", "v_proj"}));
+  }
+  {
+    auto m = vlm::test::load_tiny_model();
+    AttachOptions o;
+    o.targets = {"qkv"};
+    o.train_vision = true;
+    EXPECT_EQ(attach_lora(*m.model, o).adapters.size(), 2u);
+  }
+}
+
+TEST(LoraAttach, BadTargetsAreErrorsNamingThem) {
+  auto m = vlm::test::load_tiny_model();
+  AttachOptions o;
+  o.targets = {"no_such_proj"};
+  EXPECT_NE(error_of([&] { attach_lora(*m.model, o); }).find("no_such_proj"), std::string::npos);
+  o.targets = {"q_proj", "qkv"};  // qkv lives in the vision tower
+  EXPECT_NE(error_of([&] { attach_lora(*m.model, o); }).find("train_vision"), std::string::npos);
+  o.targets = {"re:lm_head"};
+  EXPECT_NE(error_of([&] { attach_lora(*m.model, o); }).find("lm_head"), std::string::npos);
+  o.targets = {"re:(unclosed"};
+  EXPECT_NE(error_of([&] { attach_lora(*m.model, o); }).find("(unclosed"), std::string::npos);
+  // Nothing was attached by the failed calls.
+  for (const auto& [path, linear] : vlm::lora::named_linears(*m.model)) EXPECT_FALSE(linear->adapter()) << path;
+  o.targets = {"q_proj"};
+  attach_lora(*m.model, o);
+  EXPECT_NE(error_of([&] { attach_lora(*m.model, o); }).find("already has an adapter"), std::string::npos);
+}
+
+TEST(LoraAdapter, InitialisationFollowsPeft) {
+  vlm::nn::LinearImpl base(256, 48, true);
+  torch::nn::init::normal_(base.weight);
+  torch::manual_seed(0);
+  vlm::lora::LoraSettings s;
+  s.r = 16;
+  s.dora = true;
+  vlm::lora::LoraAdapter def(base, s);
+  EXPECT_LE(def.lora_A.abs().max().item<double>(), 1.0 / 16.0);  // uniform(-1/sqrt(in), 1/sqrt(in))
+  EXPECT_GT(def.lora_A.abs().max().item<double>(), 0.9 / 16.0);
+  EXPECT_EQ(def.lora_B.abs().max().item<double>(), 0.0);
+  EXPECT_TRUE(torch::allclose(def.magnitude, base.weight.norm(2, {1})));
+  EXPECT_EQ(def.lora_A.scalar_type(), at::kFloat);
+  s.init = "gaussian";
+  vlm::lora::LoraAdapter gauss(base, s);
+  EXPECT_NEAR(gauss.lora_A.std().item<double>(), 1.0 / 16.0, 0.005);  // normal(0, std = 1/r)
+  s.init = "pissa";
+  EXPECT_THROW(std::make_shared<vlm::lora::LoraAdapter>(base, s), vlm::Error);
+}
+
+TEST(LoraAdapter, ForwardIsPeftsFormula) {
+  torch::manual_seed(1);
+  vlm::nn::LinearImpl base(24, 40, true);
+  torch::nn::init::normal_(base.weight);
+  torch::nn::init::normal_(base.bias);
+  const at::Tensor x = torch::randn({3, 5, 24});
+  for (const bool rslora : {false, true}) {
+    vlm::lora::LoraSettings s;
+    s.r = 4;
+    s.alpha = 8;
+    s.rslora = rslora;
+    auto a = std::make_shared<vlm::lora::LoraAdapter>(base, s);
+    torch::NoGradGuard no_grad;
+    a->lora_B.normal_();
+    const double scale = rslora ? 8.0 / 2.0 : 8.0 / 4.0;
+    EXPECT_DOUBLE_EQ(a->scale(), scale);
+    const at::Tensor base_out = base.forward_base(x);
+    const at::Tensor want = base_out + scale * at::matmul(at::matmul(x, a->lora_A.t()), a->lora_B.t());
+    EXPECT_TRUE(torch::allclose(a->forward(x, base_out, base), want, 1e-5, 1e-5));
+  }
+  // DoRA: m / ||W + s B A||_row * (W + s B A) x + b.
+  vlm::lora::LoraSettings s;
+  s.r = 4;
+  s.dora = true;
+  auto a = std::make_shared<vlm::lora::LoraAdapter>(base, s);
+  torch::NoGradGuard no_grad;
+  a->lora_B.normal_();
+  a->magnitude.mul_(1.5);
+  const at::Tensor w = base.weight + a->scale() * at::matmul(a->lora_B, a->lora_A);
+  const at::Tensor want = at::linear(x, (a->magnitude / w.norm(2, {1})).unsqueeze(1) * w, base.bias);
+  EXPECT_TRUE(torch::allclose(a->forward(x, base.forward_base(x), base), want, 1e-5, 1e-5));
+  // The fused weight gives the same layer.
+  EXPECT_TRUE(torch::allclose(at::linear(x, a->merged_weight(base.weight), base.bias), want, 1e-5, 1e-5));
+}
+
+TEST(LoraAdapter, DropoutOnlyWhileTraining) {
+  torch::manual_seed(2);
+  vlm::nn::LinearImpl base(16, 16, false);
+  torch::nn::init::normal_(base.weight);
+  const at::Tensor x = torch::randn({4, 16});
+  for (const bool dora : {false, true}) {
+    vlm::lora::LoraSettings s;
+    s.r = 4;
+    s.dropout = 0.5;
+    s.dora = dora;
+    auto a = std::make_shared<vlm::lora::LoraAdapter>(base, s);
+    torch::NoGradGuard no_grad;
+    a->lora_B.normal_();
+    const at::Tensor base_out = base.forward_base(x);
+    a->eval();
+    const at::Tensor eval1 = a->forward(x, base_out, base), eval2 = a->forward(x, base_out, base);
+    EXPECT_TRUE(torch::equal(eval1, eval2));
+    a->train();
+    EXPECT_FALSE(torch::allclose(a->forward(x, base_out, base), eval1)) << "dora " << dora;
+  }
+}
+
+TEST(LoraModel, ZeroBAdapterLeavesLogitsUnchangedBitForBit) {
+  const vlm::Batch batch = vlm::test::one_image_batch();
+  for (const bool dora : {false, true}) {
+    auto m = vlm::test::load_tiny_model();
+    const at::Tensor before = vlm::test::logits_of(*m.model, batch);
+    AttachOptions o;
+    o.r = 4;
+    o.dora = dora;
+    o.targets = {"all-linear"};
+    o.train_vision = true;
+    attach_lora(*m.model, o);
+    EXPECT_TRUE(torch::equal(vlm::test::logits_of(*m.model, batch), before)) << "dora " << dora;
+  }
+}
+
+TEST(LoraModel, FusedEqualsUnfused) {
+  const vlm::Batch batch = vlm::test::one_image_batch();
+  for (const bool dora : {false, true}) {
+    SCOPED_TRACE(dora ? "dora" : "lora");
+    auto m = vlm::test::load_tiny_model();
+    const at::Tensor base_logits = vlm::test::logits_of(*m.model, batch);
+    AttachOptions o;
+    o.r = 4;
+    o.dora = dora;
+    o.train_vision = true;
+    const auto r = attach_lora(*m.model, o);
+    vlm::test::randomise_adapters(r.adapters, 3);
+    const at::Tensor unfused = vlm::test::logits_of(*m.model, batch);
+    ASSERT_GT(vlm::test::max_relative_error(unfused, base_logits), 1e-2) << "the adapter changes nothing";
+    EXPECT_EQ(vlm::lora::fuse_adapters(*m.model), static_cast<int64_t>(r.adapters.size()));
+    for (const auto& [path, linear] : vlm::lora::named_linears(*m.model)) EXPECT_FALSE(linear->adapter()) << path;
+    const double err = vlm::test::max_relative_error(vlm::test::logits_of(*m.model, batch), unfused);
+    EXPECT_LE(err, 1e-5);
+  }
+}
+
+TEST(LoraModel, Bf16BaseKeepsFloat32AdapterWeights) {
+  auto m = vlm::load_model(vlm::test::tiny_model_dir(), {at::kBFloat16, at::kCPU});
+  AttachOptions o;
+  o.r = 4;
+  const auto r = attach_lora(*m.model, o);
+  vlm::test::randomise_adapters(r.adapters, 4);
+  for (const auto& a : r.adapters) EXPECT_EQ(a.adapter->lora_A.scalar_type(), at::kFloat);
+  vlm::Batch batch = vlm::test::one_image_batch();
+  batch.pixel_values = batch.pixel_values.to(at::kBFloat16);
+  const at::Tensor logits = vlm::test::logits_of(*m.model, batch);
+  EXPECT_EQ(logits.scalar_type(), at::kBFloat16);
+  EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
+}
+
+}  // namespace
