@@ -21,5 +21,6 @@ Command add_preprocess(CLI::App& app);
 Command add_train(CLI::App& app);
 Command add_fuse(CLI::App& app);
 Command add_eval(CLI::App& app);
+Command add_data(CLI::App& app);
 
 }  // namespace vlm::cli

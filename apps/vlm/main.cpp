@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
       vlm::cli::add_train(app),
       vlm::cli::add_fuse(app),
       vlm::cli::add_eval(app),
+      vlm::cli::add_data(app),
   };
 
   try {

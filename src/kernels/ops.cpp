@@ -1,14 +1,43 @@
 #include "kernels/ops.h"
 
+#include <optional>
+
 #include "core/error.h"
+#include "core/torch_compat.h"
 
 #ifdef VLM_WITH_CUDA
 #include <c10/cuda/CUDAStream.h>
 
-#include "kernels/rms_norm_cuda.h"
+#include "kernels/kernels_cuda.h"
 #endif
 
 namespace vlm::ops {
+namespace {
+
+#ifdef VLM_WITH_CUDA
+// The kernels' element type for a floating dtype they handle.
+std::optional<cuda::ElemType> elem_type(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat: return cuda::ElemType::kF32;
+    case at::kHalf: return cuda::ElemType::kF16;
+    case at::kBFloat16: return cuda::ElemType::kBF16;
+    default: return std::nullopt;
+  }
+}
+
+// Inputs a forward-only kernel may take: CUDA, one handled dtype, no autograd history to keep.
+bool kernel_inputs(std::initializer_list<const at::Tensor*> ts) {
+  const at::Tensor& first = **ts.begin();
+  if (!first.is_cuda() || !elem_type(first.scalar_type())) return false;
+  for (const at::Tensor* t : ts)
+    if (!t->is_cuda() || t->scalar_type() != first.scalar_type() || t->requires_grad()) return false;
+  return true;
+}
+
+void* current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
+#endif
+
+}  // namespace
 
 bool has_cuda_kernels() {
 #ifdef VLM_WITH_CUDA
@@ -43,6 +72,79 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
   }
 #endif
   return rms_norm_reference(x, w, eps);
+}
+
+}  // namespace vlm::ops
+
+namespace vlm::ops {
+
+at::Tensor rope_reference(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const int64_t half = x.size(-1) / 2;
+  const at::Tensor rotated = at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+  return x * cos.unsqueeze(2) + rotated * sin.unsqueeze(2);
+}
+
+at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+#ifdef VLM_WITH_CUDA
+  if (x.dim() == 4 && cos.dim() == 3 && kernel_inputs({&x, &cos, &sin}) && cos.sizes() == sin.sizes() &&
+      cos.size(0) == x.size(0) && cos.size(1) == x.size(1) && cos.size(2) == x.size(3) && x.size(3) % 2 == 0) {
+    const at::Tensor xc = x.contiguous(), cc = cos.contiguous(), sc = sin.contiguous();
+    at::Tensor y = at::empty_like(xc);
+    const int err = cuda::rope_forward(*elem_type(x.scalar_type()), xc.data_ptr(), cc.data_ptr(), sc.data_ptr(),
+                                       y.data_ptr(), x.size(0), x.size(1), x.size(2), x.size(3), current_stream());
+    VLM_CHECK(err == 0, "rope CUDA kernel failed with CUDA error ", err);
+    return y;
+  }
+#endif
+  return rope_reference(x, cos, sin);
+}
+
+at::Tensor swiglu_reference(const at::Tensor& gate, const at::Tensor& up) { return at::silu(gate) * up; }
+
+at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up) {
+#ifdef VLM_WITH_CUDA
+  if (kernel_inputs({&gate, &up}) && gate.sizes() == up.sizes()) {
+    const at::Tensor g = gate.contiguous(), u = up.contiguous();
+    at::Tensor y = at::empty_like(g);
+    const int err = cuda::swiglu_forward(*elem_type(g.scalar_type()), g.data_ptr(), u.data_ptr(), y.data_ptr(),
+                                         g.numel(), current_stream());
+    VLM_CHECK(err == 0, "swiglu CUDA kernel failed with CUDA error ", err);
+    return y;
+  }
+#endif
+  return swiglu_reference(gate, up);
+}
+
+at::Tensor decode_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                      const at::Tensor& mask, double scale) {
+  const int64_t b = q.size(0), h = q.size(1), hkv = k.size(1), t = k.size(2), d = k.size(3);
+  auto repeat = [&](const at::Tensor& x) {
+    return x.unsqueeze(2).expand({b, hkv, h / hkv, t, d}).reshape({b, h, t, d});
+  };
+  return compat::scaled_dot_product_attention(q, repeat(k), repeat(v), mask.view({b, 1, 1, t}), false, scale);
+}
+
+at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                            double scale) {
+#ifdef VLM_WITH_CUDA
+  const int64_t d = q.size(-1);
+  if (q.dim() == 4 && q.size(2) == 1 && k.dim() == 4 && kernel_inputs({&q, &k, &v}) && mask.is_cuda() &&
+      mask.scalar_type() == at::kBool && d % 32 == 0 && d <= 256 && q.size(1) % k.size(1) == 0 &&
+      k.sizes() == v.sizes() && mask.size(-1) == k.size(2) && k.size(2) > 0) {
+    const int64_t b = q.size(0), h = q.size(1), hkv = k.size(1), t = k.size(2);
+    const at::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
+    const at::Tensor m = mask.reshape({b, t}).contiguous();
+    at::Tensor y = at::empty_like(qc);
+    at::Tensor work = at::empty({cuda::decode_attention_workspace(b, h, t, d)}, q.options().dtype(at::kFloat));
+    const int err = cuda::decode_attention_forward(
+        *elem_type(q.scalar_type()), qc.data_ptr(), kc.data_ptr(), vc.data_ptr(),
+        reinterpret_cast<const uint8_t*>(m.data_ptr<bool>()), y.data_ptr(), work.data_ptr<float>(), b, h, hkv, t, d,
+        static_cast<float>(scale), current_stream());
+    VLM_CHECK(err == 0, "decode attention CUDA kernel failed with CUDA error ", err);
+    return y;
+  }
+#endif
+  return decode_attention_reference(q, k, v, mask, scale);
 }
 
 }  // namespace vlm::ops

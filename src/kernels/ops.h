@@ -10,6 +10,22 @@ namespace vlm::ops {
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
 at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& w, double eps);
 
+// Rotary embedding over x [B, L, H, D] with cos, sin [B, L, D] (x's dtype): x * cos + rotate_half(x) * sin.
+at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+at::Tensor rope_reference(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
+// silu(gate) * up.
+at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up);
+at::Tensor swiglu_reference(const at::Tensor& gate, const at::Tensor& up);
+
+// Attention of one query per head over a key/value cache: q [B, H, 1, D], k, v [B, Hkv, T, D] (grouped-query:
+// head h reads KV head h / (H / Hkv)), mask [B, T] bool (true = attend). Returns [B, H, 1, D]. The kernel splits
+// the keys over many blocks (flash-decoding); the reference repeats the KV heads and runs SDPA.
+at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                            double scale);
+at::Tensor decode_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                      const at::Tensor& mask, double scale);
+
 // True when this build carries the CUDA kernels.
 bool has_cuda_kernels();
 

@@ -1,37 +1,8 @@
 // RMSNorm forward: one block per row, fp32 accumulation, warp-shuffle reduction.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
-
-#include "kernels/rms_norm_cuda.h"
+#include "kernels/cuda_types.cuh"
 
 namespace vlm::cuda {
 namespace {
-
-template <typename T>
-__device__ float to_f(T v) {
-  return static_cast<float>(v);
-}
-template <>
-__device__ float to_f(__half v) {
-  return __half2float(v);
-}
-template <>
-__device__ float to_f(__nv_bfloat16 v) {
-  return __bfloat162float(v);
-}
-template <typename T>
-__device__ T from_f(float v) {
-  return static_cast<T>(v);
-}
-template <>
-__device__ __half from_f(float v) {
-  return __float2half_rn(v);
-}
-template <>
-__device__ __nv_bfloat16 from_f(float v) {
-  return __float2bfloat16_rn(v);
-}
 
 template <typename T>
 __global__ void rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y, int64_t cols,

@@ -18,10 +18,18 @@
 
 namespace vlm::lora {
 
+// Which module paths a saved PEFT adapter uses. transformers >= 4.52 (and 5) nest Qwen2-VL's modules as
+// model.language_model.* / model.visual.*, and PEFT 0.21 on transformers 5 only loads adapters keyed that way
+// (keys of the published layout are reported missing and ignored): kTransformers is the default. kPublished writes
+// the published checkpoint's paths (model.layers.*, visual.*), which older PEFT / transformers pairs expect.
+enum class PeftLayout { kTransformers, kPublished };
+
 // Writes DIR/adapter_model.safetensors (float32, atomically) and DIR/adapter_config.json (creating DIR). `options`
 // gives r, alpha, dropout, rslora, dora and init; target_modules is the sorted list of distinct leaf names wrapped.
+// `family` maps module paths for PeftLayout::kTransformers (null: paths as they are).
 void save_peft(const std::string& dir, const std::vector<AttachedAdapter>& adapters, const AttachOptions& options,
-               const std::string& base_model_name_or_path);
+               const std::string& base_model_name_or_path, const Family* family = nullptr,
+               PeftLayout layout = PeftLayout::kTransformers);
 
 struct LoadedAdapter {
   std::string format;  // "peft" or "mlx-vlm"

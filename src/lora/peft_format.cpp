@@ -32,13 +32,14 @@ void require_unset(const Json& config, const std::string& config_path, const std
 }  // namespace
 
 void save_peft(const std::string& dir, const std::vector<AttachedAdapter>& adapters, const AttachOptions& options,
-               const std::string& base_model_name_or_path) {
+               const std::string& base_model_name_or_path, const Family* family, PeftLayout layout) {
   VLM_CHECK(!adapters.empty(), "save_peft: no adapters to save in ", dir);
   detail::make_directories(dir);
 
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const AttachedAdapter& a : adapters) {
-    const std::string base = kPrefix + a.path;
+    const bool nested = layout == PeftLayout::kTransformers && family && family->transformers_path;
+    const std::string base = kPrefix + (nested ? family->transformers_path(a.path) : a.path);
     tensors.emplace_back(base + kSuffixA, a.adapter->lora_A.detach().to(at::kCPU, at::kFloat));
     tensors.emplace_back(base + kSuffixB, a.adapter->lora_B.detach().to(at::kCPU, at::kFloat));
     if (a.adapter->magnitude.defined())

@@ -29,12 +29,21 @@ std::string key_map_qwen2_vl(const std::string& key, const Model& model) {
   return key;
 }
 
+// Our module path -> transformers 5's (model.language_model.*, model.visual.*; lm_head unchanged).
+std::string transformers_path_qwen2_vl(const std::string& path) {
+  if (path.rfind("model.", 0) == 0) return "model.language_model." + path.substr(6);
+  if (path.rfind("visual.", 0) == 0) return "model." + path;
+  return path;
+}
+
 }  // namespace
 
 const std::vector<Family>& families() {
   static const std::vector<Family> list = {
-      {"qwen2_vl", "Qwen2-VL", describe_qwen2_vl, qwen2_vl::component_of, create_qwen2_vl, key_map_qwen2_vl},
-      {"qwen2_5_vl", "Qwen2.5-VL", describe_qwen2_vl, qwen2_vl::component_of, create_qwen2_vl, key_map_qwen2_vl},
+      {"qwen2_vl", "Qwen2-VL", describe_qwen2_vl, qwen2_vl::component_of, create_qwen2_vl, key_map_qwen2_vl,
+       transformers_path_qwen2_vl},
+      {"qwen2_5_vl", "Qwen2.5-VL", describe_qwen2_vl, qwen2_vl::component_of, create_qwen2_vl, key_map_qwen2_vl,
+       transformers_path_qwen2_vl},
   };
   return list;
 }

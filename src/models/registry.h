@@ -24,6 +24,9 @@ struct Family {
   std::shared_ptr<Model> (*create)(const Json& config, const std::string& file);
   // Checkpoint key -> module parameter name for this model ("" drops the key), for both weight layouts.
   std::string (*key_map)(const std::string& key, const Model& model);
+  // Our module path (the published layout) -> the module path in transformers >= 4.52 / 5, which PEFT adapters
+  // made with those versions key by.
+  std::string (*transformers_path)(const std::string& module_path);
 };
 
 const std::vector<Family>& families();

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/torch_compat.h"
+#include "kernels/ops.h"
 
 namespace vlm::nn {
 
@@ -14,6 +15,15 @@ at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep) {
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const std::optional<at::Tensor>& mask, bool causal, double scale) {
   return compat::scaled_dot_product_attention(q, k, v, mask, causal, scale);
+}
+
+at::Tensor gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                         const std::optional<at::Tensor>& mask, double scale) {
+  if (q.is_cuda() && q.size(2) == 1 && mask && mask->dim() == 4 && mask->size(1) == 1 && mask->size(2) == 1 &&
+      mask->scalar_type() == at::kBool && mask->size(0) == q.size(0))
+    return ops::decode_attention(q, k, v, mask->reshape({q.size(0), mask->size(-1)}), scale);
+  const int64_t groups = q.size(1) / k.size(1);
+  return attention(q, repeat_kv(k, groups), repeat_kv(v, groups), mask, /*causal=*/!mask.has_value(), scale);
 }
 
 at::Tensor segment_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

@@ -17,6 +17,12 @@ at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep);
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const std::optional<at::Tensor>& mask, bool causal, double scale);
 
+// Grouped-query attention: q [B, H, Lq, D], k, v [B, Hkv, T, D], boolean mask [B, 1, Lq, T] or none (then causal).
+// One query per row on CUDA (decoding) runs the fused decode kernel (kernels/ops.h), which reads the KV heads in
+// place; otherwise the KV heads are repeated for their query groups and SDPA runs.
+at::Tensor gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                         const std::optional<at::Tensor>& mask, double scale);
+
 // Non-causal attention within each segment [cu[i], cu[i+1]) of a packed sequence. q, k, v: [N, H, D].
 // Returns [N, H, D].
 at::Tensor segment_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

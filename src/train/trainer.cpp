@@ -190,7 +190,7 @@ TrainSummary train(const TrainOptions& o) {
       if (o.full_finetune)
         lora::save_fused_checkpoint(o.model_dir, dir, *v.model);
       else
-        lora::save_peft(dir, adapters, lora_options, o.model_dir);
+        lora::save_peft(dir, adapters, lora_options, o.model_dir, v.family);
       save_optimizer_and_rng(dir, optimizer, v.device);
       write_trainer_state(dir, state);
     });
@@ -286,7 +286,7 @@ TrainSummary train(const TrainOptions& o) {
   if (o.full_finetune)
     lora::save_fused_checkpoint(o.model_dir, o.output, *v.model);
   else
-    lora::save_peft(o.output, adapters, lora_options, o.model_dir);
+    lora::save_peft(o.output, adapters, lora_options, o.model_dir, v.family);
   if (!o.quiet)
     std::fprintf(stderr, "vlm train: done in %s, final loss %.4f; %s written to %s\n",
                  format_duration(seconds_since(start)).c_str(), summary.last_loss,

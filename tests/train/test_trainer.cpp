@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "core/tensor_io.h"
 #include "lora/adapter_io.h"
+#include "models/registry.h"
 #include "train/collator.h"
 #include "train/loss.h"
 #include "train/trainer.h"
@@ -114,21 +115,26 @@ TEST(TrainerParity, FiveAdamWStepsWithCosineScheduleMatchPeft) {
   const auto losses = expected.at("losses").get<std::vector<double>>();
   const auto lrs = expected.at("lrs").get<std::vector<double>>();
   ASSERT_EQ(lines.size(), losses.size());
+  const auto norms = expected.at("grad_norms").get<std::vector<double>>();
   for (size_t i = 0; i < losses.size(); ++i) {
     EXPECT_NEAR(lines[i].at("loss").get<double>(), losses[i], 1e-4 * std::abs(losses[i])) << "step " << i + 1;
     EXPECT_NEAR(lines[i].at("lr").get<double>(), lrs[i], 1e-12) << "step " << i + 1;
+    EXPECT_NEAR(lines[i].at("grad_norm").get<double>(), norms[i], 1e-4 * norms[i]) << "step " << i + 1;
   }
   EXPECT_EQ(summary.steps, static_cast<int64_t>(losses.size()));
-  // The trained adapter: PEFT files whose weights match PEFT's after the same steps.
+  // The trained adapter: PEFT files keyed as transformers 5 nests the modules, whose weights match PEFT's after the
+  // same steps. Adam divides by the root of the second moment, so components whose gradient is nearly zero move by
+  // up to lr per step on rounding noise alone: the weights agree to 1e-2 of their scale (the losses to 1e-4).
+  const vlm::Family* family = vlm::find_family("qwen2_vl");
   const auto golden = vlm::safetensors::Checkpoint::open(parity_dir() + "/expected.safetensors");
   const auto trained = vlm::safetensors::Checkpoint::open(out + "/adapter_model.safetensors");
   int compared = 0;
   for (const auto& [name, entry] : golden.tensors()) {
     if (name.rfind("final.", 0) != 0) continue;
     const std::string path = name.substr(6, name.rfind('.') - 6), which = name.substr(name.rfind('.') + 1);
-    const std::string key = "base_model.model." + path + "." + which + ".weight";
+    const std::string key = "base_model.model." + family->transformers_path(path) + "." + which + ".weight";
     ASSERT_TRUE(trained.contains(key)) << key;
-    EXPECT_LE(max_relative_error(vlm::to_torch(trained, key), vlm::to_torch(golden, name)), 1e-4) << key;
+    EXPECT_LE(max_relative_error(vlm::to_torch(trained, key), vlm::to_torch(golden, name)), 1e-2) << key;
     ++compared;
   }
   EXPECT_GT(compared, 0);

@@ -1,5 +1,7 @@
 #include "models/qwen2_vl/text.h"
 
+#include "kernels/ops.h"
+
 namespace vlm::qwen2_vl {
 
 TextAttentionImpl::TextAttentionImpl(const TextConfig& c)
@@ -13,16 +15,13 @@ TextAttentionImpl::TextAttentionImpl(const TextConfig& c)
 at::Tensor TextAttentionImpl::forward(const at::Tensor& x, const nn::CosSin& rope,
                                       const std::optional<at::Tensor>& mask, nn::KVCache* cache, int64_t layer) {
   const int64_t b = x.size(0), l = x.size(1);
-  // [B, L, H*D] -> [B, H, L, D]
-  at::Tensor q = q_proj(x).view({b, l, heads, head_dim}).transpose(1, 2);
-  at::Tensor k = k_proj(x).view({b, l, kv_heads, head_dim}).transpose(1, 2);
+  // [B, L, H*D] -> [B, L, H, D] (rotated in this layout, cos/sin [B, L, D]) -> [B, H, L, D]
+  const at::Tensor cos = rope.cos.squeeze(1), sin = rope.sin.squeeze(1);
+  at::Tensor q = ops::rope(q_proj(x).view({b, l, heads, head_dim}), cos, sin).transpose(1, 2);
+  at::Tensor k = ops::rope(k_proj(x).view({b, l, kv_heads, head_dim}), cos, sin).transpose(1, 2);
   at::Tensor v = v_proj(x).view({b, l, kv_heads, head_dim}).transpose(1, 2);
-  q = nn::apply_rope(q, rope.cos, rope.sin);
-  k = nn::apply_rope(k, rope.cos, rope.sin);
   if (cache) std::tie(k, v) = cache->update(layer, k, v);
-  const int64_t groups = heads / kv_heads;
-  const at::Tensor out = nn::attention(q, nn::repeat_kv(k, groups), nn::repeat_kv(v, groups), mask,
-                                       /*causal=*/!mask.has_value(), 1.0 / std::sqrt(static_cast<double>(head_dim)));
+  const at::Tensor out = nn::gqa_attention(q, k, v, mask, 1.0 / std::sqrt(static_cast<double>(head_dim)));
   return o_proj(out.transpose(1, 2).reshape({b, l, heads * head_dim}));
 }
 
@@ -33,6 +32,7 @@ TextMLPImpl::TextMLPImpl(int64_t hidden, int64_t intermediate, nn::Activation ac
 }
 
 at::Tensor TextMLPImpl::forward(const at::Tensor& x) {
+  if (act == nn::Activation::kSilu) return down_proj(ops::swiglu(gate_proj(x), up_proj(x)));
   return down_proj(nn::activate(act, gate_proj(x)) * up_proj(x));
 }
 

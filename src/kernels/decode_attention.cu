@@ -1,0 +1,122 @@
+// Attention of one query per (batch, head) over a KV cache, for decoding (flash-decoding): the keys are split into
+// chunks of kChunk positions, one block per (batch, head, chunk); each warp of a block walks every kWarps-th
+// position of the chunk keeping an online softmax (running max m, sum l, weighted values acc) in fp32, the warps
+// are merged in shared memory, and a second kernel merges the chunks. Masked positions are skipped.
+#include <cfloat>
+
+#include "kernels/cuda_types.cuh"
+
+namespace vlm::cuda {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kChunk = 64;
+constexpr int kMaxD = 256;
+constexpr int kPerLane = kMaxD / 32;
+
+int64_t chunks_of(int64_t t) { return (t + kChunk - 1) / kChunk; }
+
+// Workspace per (b, h, chunk): m, l, then acc[D].
+template <typename T>
+__global__ void __launch_bounds__(kWarps * 32) decode_chunk_kernel(
+    const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, const uint8_t* __restrict__ mask,
+    float* __restrict__ work, int h, int hkv, int64_t t, int d, float scale) {
+  const int bh = blockIdx.x, chunk = blockIdx.y;
+  const int b = bh / h, head = bh % h, kv_head = head / (h / hkv);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int per_lane = d / 32;
+  const T* qr = q + static_cast<int64_t>(bh) * d;
+  const int64_t kv_base = (static_cast<int64_t>(b) * hkv + kv_head) * t * d;
+  float qv[kPerLane], acc[kPerLane];
+  for (int i = 0; i < per_lane; ++i) {
+    qv[i] = to_f(qr[lane * per_lane + i]) * scale;
+    acc[i] = 0.f;
+  }
+  float m = -FLT_MAX, l = 0.f;
+  const int64_t start = static_cast<int64_t>(chunk) * kChunk;
+  const int64_t end = start + kChunk < t ? start + kChunk : t;
+  for (int64_t pos = start + warp; pos < end; pos += kWarps) {
+    if (!mask[static_cast<int64_t>(b) * t + pos]) continue;
+    const T* kr = k + kv_base + pos * d + lane * per_lane;
+    float s = 0.f;
+    for (int i = 0; i < per_lane; ++i) s += qv[i] * to_f(kr[i]);
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    const float m_new = fmaxf(m, s);
+    const float correction = __expf(m - m_new), p = __expf(s - m_new);
+    const T* vr = v + kv_base + pos * d + lane * per_lane;
+    for (int i = 0; i < per_lane; ++i) acc[i] = acc[i] * correction + p * to_f(vr[i]);
+    l = l * correction + p;
+    m = m_new;
+  }
+  // Merge the warps.
+  __shared__ float s_m[kWarps], s_l[kWarps];
+  __shared__ float s_acc[kWarps][kMaxD];
+  if (lane == 0) {
+    s_m[warp] = m;
+    s_l[warp] = l;
+  }
+  for (int i = 0; i < per_lane; ++i) s_acc[warp][lane * per_lane + i] = acc[i];
+  __syncthreads();
+  float* out = work + (static_cast<int64_t>(bh) * gridDim.y + chunk) * (d + 2);
+  float big = -FLT_MAX;
+  for (int w = 0; w < kWarps; ++w) big = fmaxf(big, s_m[w]);
+  if (threadIdx.x == 0) {
+    float total = 0.f;
+    for (int w = 0; w < kWarps; ++w) total += s_l[w] > 0.f ? s_l[w] * __expf(s_m[w] - big) : 0.f;
+    out[0] = big;
+    out[1] = total;
+  }
+  for (int i = threadIdx.x; i < d; i += blockDim.x) {
+    float sum = 0.f;
+    for (int w = 0; w < kWarps; ++w)
+      if (s_l[w] > 0.f) sum += s_acc[w][i] * __expf(s_m[w] - big);
+    out[2 + i] = sum;
+  }
+}
+
+template <typename T>
+__global__ void decode_merge_kernel(const float* __restrict__ work, T* __restrict__ y, int chunks, int d) {
+  const int bh = blockIdx.x;
+  const float* w = work + static_cast<int64_t>(bh) * chunks * (d + 2);
+  float big = -FLT_MAX;
+  for (int c = 0; c < chunks; ++c)
+    if (w[c * (d + 2) + 1] > 0.f) big = fmaxf(big, w[c * (d + 2)]);
+  float total = 0.f;
+  for (int c = 0; c < chunks; ++c) {
+    const float l = w[c * (d + 2) + 1];
+    if (l > 0.f) total += l * __expf(w[c * (d + 2)] - big);
+  }
+  const float inv = total > 0.f ? 1.f / total : 0.f;
+  for (int i = threadIdx.x; i < d; i += blockDim.x) {
+    float sum = 0.f;
+    for (int c = 0; c < chunks; ++c)
+      if (w[c * (d + 2) + 1] > 0.f) sum += w[c * (d + 2) + 2 + i] * __expf(w[c * (d + 2)] - big);
+    y[static_cast<int64_t>(bh) * d + i] = from_f<T>(sum * inv);
+  }
+}
+
+}  // namespace
+
+int64_t decode_attention_workspace(int64_t b, int64_t h, int64_t t, int64_t d) { return b * h * chunks_of(t) * (d + 2); }
+
+int decode_attention_forward(ElemType type, const void* q, const void* k, const void* v, const uint8_t* mask, void* y,
+                             float* workspace, int64_t b, int64_t h, int64_t hkv, int64_t t, int64_t d, float scale,
+                             void* stream) {
+  if (d % 32 != 0 || d > kMaxD || hkv <= 0 || h % hkv != 0 || t <= 0) return static_cast<int>(cudaErrorInvalidValue);
+  if (b * h == 0) return 0;
+  const auto s = static_cast<cudaStream_t>(stream);
+  const dim3 grid(static_cast<unsigned>(b * h), static_cast<unsigned>(chunks_of(t)));
+  return dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    decode_chunk_kernel<T><<<grid, kWarps * 32, 0, s>>>(static_cast<const T*>(q), static_cast<const T*>(k),
+                                                        static_cast<const T*>(v), mask, workspace,
+                                                        static_cast<int>(h), static_cast<int>(hkv), t,
+                                                        static_cast<int>(d), scale);
+    decode_merge_kernel<T><<<static_cast<unsigned>(b * h), 128, 0, s>>>(workspace, static_cast<T*>(y),
+                                                                        static_cast<int>(chunks_of(t)),
+                                                                        static_cast<int>(d));
+    return static_cast<int>(cudaGetLastError());
+  });
+}
+
+}  // namespace vlm::cuda

@@ -1,0 +1,34 @@
+// Raw-pointer CUDA launchers (no torch types, so this header is shared by .cu and .cpp files). Each returns a CUDA
+// error code (0 = success) and runs on the given stream. Tensors are contiguous unless said otherwise.
+#pragma once
+
+#include <cstdint>
+
+namespace vlm::cuda {
+
+enum class ElemType { kF32, kF16, kBF16 };
+
+// y[r, :] = w * cast(x[r, :] * rsqrt(mean(x[r, :]^2) + eps)) for rows r < rows of `cols` contiguous elements; the
+// normalisation runs in fp32 and is rounded to the element type before the weight multiply, as in transformers'
+// Llama/Qwen RMSNorm.
+int rms_norm_forward(ElemType type, const void* x, const void* w, void* y, int64_t rows, int64_t cols, float eps,
+                     void* stream);
+
+// Rotary embedding: y[b, l, h, :] = x * cos[b, l, :] + rotate_half(x) * sin[b, l, :] with x, y [B, L, H, D] and
+// cos, sin [B, L, D] of the same element type; computed in fp32, rounded once. D even.
+int rope_forward(ElemType type, const void* x, const void* cos, const void* sin, void* y, int64_t b, int64_t l,
+                 int64_t h, int64_t d, void* stream);
+
+// y = silu(gate) * up, element-wise over n elements, computed in fp32.
+int swiglu_forward(ElemType type, const void* gate, const void* up, void* y, int64_t n, void* stream);
+
+// One query per (batch, head) over a key/value cache: q [B, H, D], k, v [B, Hkv, T, D], mask [B, T] (bytes, non-zero
+// = attend), y [B, H, D]; head h reads KV head h / (H / Hkv). softmax(q k^T * scale) v in fp32, split over T in
+// chunks whose partial results go to `workspace` (float, at least decode_attention_workspace(B, H, T, D) floats)
+// and are combined by a second kernel. D <= 256 and a multiple of 32.
+int64_t decode_attention_workspace(int64_t b, int64_t h, int64_t t, int64_t d);
+int decode_attention_forward(ElemType type, const void* q, const void* k, const void* v, const uint8_t* mask, void* y,
+                             float* workspace, int64_t b, int64_t h, int64_t hkv, int64_t t, int64_t d, float scale,
+                             void* stream);
+
+}  // namespace vlm::cuda
