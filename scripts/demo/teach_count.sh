@@ -38,6 +38,14 @@ die() { echo "teach_count: $*" >&2; exit 1; }
 [ -f "$MODEL/config.json" ] || die "$MODEL: not a model folder (no config.json)"
 command -v cmake >/dev/null || die "cmake is needed (it prints the table)"
 
+# libtorch on Debian multiplies matrices through libblas.so.3; the reference BLAS there makes training about 13
+# times slower than OpenBLAS (libopenblas0-pthread, which scripts/setup.sh installs).
+blas=$(ldd "$VLM" 2>/dev/null | sed -nE 's/^\s*libblas\.so\.3 => (\S+).*/\1/p')
+if [ -n "$blas" ] && [[ "$(readlink -f "$blas")" == */blas/libblas.so.3* ]]; then
+  echo "teach_count: warning: libtorch uses the reference BLAS ($(readlink -f "$blas")); training will be slow." >&2
+  echo "teach_count: install OpenBLAS (apt-get install libopenblas0-pthread) for a ~13x faster demo." >&2
+fi
+
 rm -rf "$WORK"
 mkdir -p "$WORK"
 start=$(date +%s)

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include <torch/cuda.h>
+
 #include "core/error.h"
 
 namespace vlm::gen {
@@ -12,7 +14,11 @@ using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 void sync(const at::Tensor& t) {
-  if (t.is_cuda()) (void)t.sum().item<float>();  // a cheap device sync through a host read
+  if (t.is_cuda()) torch::cuda::synchronize(t.device().index());
+}
+
+bool plain_greedy(const SamplingParams& p) {
+  return p.greedy() && p.repetition_penalty == 1.0 && p.presence_penalty == 0.0 && p.frequency_penalty == 0.0;
 }
 
 }  // namespace
@@ -60,8 +66,11 @@ std::vector<int64_t> Generation::step() {
   std::vector<int64_t> out(b, -1);
   if (done()) return out;
   const auto start = Clock::now();
-  const at::Tensor scores = process_logits(next_logits_, context_, generated_, params_);
-  const at::Tensor picked = sample(scores, params_, rng_).to(at::kCPU);
+  // Plain greedy needs no processed scores (argmax of the logits is argmax of anything monotone in them).
+  const at::Tensor picked = (plain_greedy(params_) ? next_logits_.argmax(-1)
+                                                   : sample(process_logits(next_logits_, context_, generated_, params_),
+                                                            params_, rng_))
+                                .to(at::kCPU);
   for (size_t i = 0; i < b; ++i) {
     if (finished_[i]) continue;
     const int64_t tok = picked[static_cast<int64_t>(i)].item<int64_t>();

@@ -1,7 +1,8 @@
 // Attention of one query per (batch, head) over a KV cache, for decoding (flash-decoding): the keys are split into
-// chunks of kChunk positions, one block per (batch, head, chunk); each warp of a block walks every kWarps-th
-// position of the chunk keeping an online softmax (running max m, sum l, weighted values acc) in fp32, the warps
-// are merged in shared memory, and a second kernel merges the chunks. Masked positions are skipped.
+// chunks of kChunk positions, one block per (batch, head, chunk); each warp loads the keys and values of its
+// kPerWarp positions at once (so a block costs about one memory round trip), then runs an online softmax (running
+// max m, sum l, weighted values acc) in fp32; the warps are merged in shared memory, and a second kernel merges the
+// chunks. Masked positions are skipped.
 #include <cfloat>
 
 #include "kernels/cuda_types.cuh"
@@ -10,7 +11,8 @@ namespace vlm::cuda {
 namespace {
 
 constexpr int kWarps = 8;
-constexpr int kChunk = 64;
+constexpr int kPerWarp = 4;                   // positions a warp loads together (one memory round trip)
+constexpr int kChunk = kWarps * kPerWarp;     // positions per block
 constexpr int kMaxD = 256;
 constexpr int kPerLane = kMaxD / 32;
 
@@ -28,24 +30,40 @@ __global__ void __launch_bounds__(kWarps * 32) decode_chunk_kernel(
   const T* qr = q + static_cast<int64_t>(bh) * d;
   const int64_t kv_base = (static_cast<int64_t>(b) * hkv + kv_head) * t * d;
   float qv[kPerLane], acc[kPerLane];
-  for (int i = 0; i < per_lane; ++i) {
-    qv[i] = to_f(qr[lane * per_lane + i]) * scale;
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) {
+    qv[i] = i < per_lane ? to_f(qr[lane * per_lane + i]) * scale : 0.f;
     acc[i] = 0.f;
   }
-  float m = -FLT_MAX, l = 0.f;
-  const int64_t start = static_cast<int64_t>(chunk) * kChunk;
-  const int64_t end = start + kChunk < t ? start + kChunk : t;
-  for (int64_t pos = start + warp; pos < end; pos += kWarps) {
-    if (!mask[static_cast<int64_t>(b) * t + pos]) continue;
+  // This warp's positions: kPerWarp consecutive ones. Keys and values of all of them are loaded before use.
+  const int64_t first = static_cast<int64_t>(chunk) * kChunk + warp * kPerWarp;
+  float kf[kPerWarp][kPerLane], vf[kPerWarp][kPerLane];
+  bool live[kPerWarp];
+#pragma unroll
+  for (int p = 0; p < kPerWarp; ++p) {
+    const int64_t pos = first + p;
+    live[p] = pos < t && mask[static_cast<int64_t>(b) * t + pos];
     const T* kr = k + kv_base + pos * d + lane * per_lane;
-    float s = 0.f;
-    for (int i = 0; i < per_lane; ++i) s += qv[i] * to_f(kr[i]);
-    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
-    const float m_new = fmaxf(m, s);
-    const float correction = __expf(m - m_new), p = __expf(s - m_new);
     const T* vr = v + kv_base + pos * d + lane * per_lane;
-    for (int i = 0; i < per_lane; ++i) acc[i] = acc[i] * correction + p * to_f(vr[i]);
-    l = l * correction + p;
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) {
+      kf[p][i] = live[p] && i < per_lane ? to_f(kr[i]) : 0.f;
+      vf[p][i] = live[p] && i < per_lane ? to_f(vr[i]) : 0.f;
+    }
+  }
+  float m = -FLT_MAX, l = 0.f;
+#pragma unroll
+  for (int p = 0; p < kPerWarp; ++p) {
+    float s = 0.f;
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) s += qv[i] * kf[p][i];
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    if (!live[p]) continue;
+    const float m_new = fmaxf(m, s);
+    const float correction = __expf(m - m_new), e = __expf(s - m_new);
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) acc[i] = acc[i] * correction + e * vf[p][i];
+    l = l * correction + e;
     m = m_new;
   }
   // Merge the warps.
@@ -59,7 +77,8 @@ __global__ void __launch_bounds__(kWarps * 32) decode_chunk_kernel(
   __syncthreads();
   float* out = work + (static_cast<int64_t>(bh) * gridDim.y + chunk) * (d + 2);
   float big = -FLT_MAX;
-  for (int w = 0; w < kWarps; ++w) big = fmaxf(big, s_m[w]);
+  for (int w = 0; w < kWarps; ++w)
+    if (s_l[w] > 0.f) big = fmaxf(big, s_m[w]);
   if (threadIdx.x == 0) {
     float total = 0.f;
     for (int w = 0; w < kWarps; ++w) total += s_l[w] > 0.f ? s_l[w] * __expf(s_m[w] - big) : 0.f;

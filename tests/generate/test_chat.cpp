@@ -123,6 +123,22 @@ TEST_P(Chat, Bfloat16CudaLogitsMatchTransformersBfloat16) {
   }
 }
 
+// The CUDA decoding path (fixed cache, fused kernels, CUDA graph after two eager steps) in float32 reproduces
+// transformers' greedy text, alone and batched.
+TEST_P(Chat, CudaFloat32GreedyTextMatchesTransformers) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  vlm::VLM v = vlm::load(dir_, {"cuda", "float32", ""});
+  std::vector<vlm::GenerateRequest> requests;
+  for (const auto& c : cases_) {
+    SCOPED_TRACE(GetParam() + " " + c.name);
+    EXPECT_EQ(vlm::generate(v, c.request).text, c.text);
+    requests.push_back(c.request);
+  }
+  const auto results = vlm::generate_batch(v, requests);
+  const auto want = json_.at("batch_texts").get<std::vector<std::string>>();
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(results[i].text, want[i]) << cases_[i].name;
+}
+
 TEST(ChatBatch, MixedSamplingParametersAreRejected) {
   const std::string dir = vlm::test::fixture("tiny-qwen2-vl-chat");
   if (!vlm::path_exists(dir + "/chat/cases.json")) GTEST_SKIP() << "missing fixture " << dir;

@@ -17,12 +17,31 @@ at::Tensor TextAttentionImpl::forward(const at::Tensor& x, const nn::CosSin& rop
   const int64_t b = x.size(0), l = x.size(1);
   // [B, L, H*D] -> [B, L, H, D] (rotated in this layout, cos/sin [B, L, D]) -> [B, H, L, D]
   const at::Tensor cos = rope.cos.squeeze(1), sin = rope.sin.squeeze(1);
-  at::Tensor q = ops::rope(q_proj(x).view({b, l, heads, head_dim}), cos, sin).transpose(1, 2);
-  at::Tensor k = ops::rope(k_proj(x).view({b, l, kv_heads, head_dim}), cos, sin).transpose(1, 2);
-  at::Tensor v = v_proj(x).view({b, l, kv_heads, head_dim}).transpose(1, 2);
+  const auto [qx, kx, vx] = project_qkv(x);
+  at::Tensor q = ops::rope(qx.view({b, l, heads, head_dim}), cos, sin).transpose(1, 2);
+  at::Tensor k = ops::rope(kx.view({b, l, kv_heads, head_dim}), cos, sin).transpose(1, 2);
+  at::Tensor v = vx.view({b, l, kv_heads, head_dim}).transpose(1, 2);
   if (cache) std::tie(k, v) = cache->update(layer, k, v);
   const at::Tensor out = nn::gqa_attention(q, k, v, mask, 1.0 / std::sqrt(static_cast<double>(head_dim)));
   return o_proj(out.transpose(1, 2).reshape({b, l, heads * head_dim}));
+}
+
+std::array<at::Tensor, 3> TextAttentionImpl::project_qkv(const at::Tensor& x) {
+  const bool fuse = x.is_cuda() && !at::GradMode::is_enabled() && !q_proj->adapter() && !k_proj->adapter() &&
+                    !v_proj->adapter() && q_proj->bias.defined() && k_proj->bias.defined() && v_proj->bias.defined();
+  if (!fuse) return {q_proj(x), k_proj(x), v_proj(x)};
+  std::vector<std::pair<const void*, uint32_t>> source;
+  for (const at::Tensor* t : {&q_proj->weight, &k_proj->weight, &v_proj->weight, &q_proj->bias, &k_proj->bias,
+                              &v_proj->bias})
+    source.emplace_back(t->data_ptr(), t->is_inference() ? 0u : t->_version());  // inference tensors have none
+  if (source != qkv_source_) {
+    qkv_weight_ = at::cat({q_proj->weight, k_proj->weight, v_proj->weight}, 0);
+    qkv_bias_ = at::cat({q_proj->bias, k_proj->bias, v_proj->bias}, 0);
+    qkv_source_ = std::move(source);
+  }
+  const at::Tensor y = torch::nn::functional::linear(x, qkv_weight_, qkv_bias_);
+  const int64_t nq = q_proj->out_features, nk = k_proj->out_features;
+  return {y.narrow(-1, 0, nq), y.narrow(-1, nq, nk), y.narrow(-1, nq + nk, v_proj->out_features)};
 }
 
 TextMLPImpl::TextMLPImpl(int64_t hidden, int64_t intermediate, nn::Activation act_) : act(act_) {

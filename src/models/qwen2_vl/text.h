@@ -2,7 +2,9 @@
 // Module names mirror the checkpoint: model.embed_tokens, model.layers.N.{self_attn,mlp,...}, model.norm.
 #pragma once
 
+#include <array>
 #include <optional>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -23,6 +25,14 @@ class TextAttentionImpl : public torch::nn::Module {
                      nn::KVCache* cache, int64_t layer);
   nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t heads, kv_heads, head_dim;
+
+ private:
+  // q, k, v projections [B, L, H*D], [B, L, Hkv*D] x2. Inference on CUDA without adapters runs one GEMM over the
+  // concatenated weights (a decoding step is then one launch instead of three small ones); the concatenation is
+  // cached and rebuilt whenever a weight changes (tracked by tensor version and address).
+  std::array<at::Tensor, 3> project_qkv(const at::Tensor& x);
+  at::Tensor qkv_weight_, qkv_bias_;
+  std::vector<std::pair<const void*, uint32_t>> qkv_source_;
 };
 TORCH_MODULE(TextAttention);
 
