@@ -26,9 +26,11 @@ Usage (see scripts/gpu/make_tiny_model.sh, which runs it and packs the result):
   e.g. python3 scripts/demo/make_tiny_model.py build-gpu models/tiny-qwen2-vl-shapes
 """
 import argparse
+import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -79,6 +81,10 @@ def parse_args():
     p.add_argument("--tokenizer-tasks", default="describe,count,color,position",
                    help="tasks whose text trains the tokenizer")
     p.add_argument("--parity-samples", type=int, default=6, help="per held-out task, checked with transformers")
+    p.add_argument("--train-timeout", type=int, default=0,
+                   help="stop pretraining (with a checkpoint) after this many seconds; 0 = no limit")
+    p.add_argument("--resume-run", action="store_true",
+                   help="continue an interrupted pretraining from its newest checkpoint (same options)")
     p.add_argument("--reuse-run", action="store_true",
                    help="keep WORK's data, tokenizer and trained model when present (redo only ship/eval/parity)")
     return p.parse_args()
@@ -250,12 +256,30 @@ def make_staging(staging, tokenizer):
 # 4-8
 # ------------------------------------------------------------------------------------------------------------
 def pretrain(vlm, staging, run_dir, data, args):
-    shutil.rmtree(run_dir, ignore_errors=True)
-    run([vlm, "train", "--model", staging, "--data", data["train"], "--output", run_dir, "--full-finetune",
-         "--train-vision", "--device", "cuda", "--dtype", "float32", "--steps", str(args.steps),
-         "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--lr-schedule", "cosine",
-         "--warmup-steps", str(args.warmup_steps), "--weight-decay", str(args.weight_decay),
-         "--val-data", data["val"], "--eval-every", str(args.eval_every), "--log-every", "50", "--seed", "0"])
+    cmd = [vlm, "train", "--model", staging, "--data", data["train"], "--output", run_dir, "--full-finetune",
+           "--train-vision", "--device", "cuda", "--dtype", "float32", "--steps", str(args.steps),
+           "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--lr-schedule", "cosine",
+           "--warmup-steps", str(args.warmup_steps), "--weight-decay", str(args.weight_decay),
+           "--val-data", data["val"], "--eval-every", str(args.eval_every), "--save-every", str(args.eval_every),
+           "--keep-checkpoints", "1", "--log-every", "50", "--seed", "0"]
+    checkpoints = sorted(glob.glob(os.path.join(run_dir, "checkpoints", "step-*")))
+    if args.resume_run and checkpoints:
+        log("resuming pretraining from " + checkpoints[-1])
+        cmd += ["--resume", checkpoints[-1]]
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    log("$", " ".join(cmd))
+    proc = subprocess.Popen(cmd)
+    try:
+        rc = proc.wait(timeout=args.train_timeout or None)
+    except subprocess.TimeoutExpired:
+        # vlm train finishes the step, saves a checkpoint and exits on SIGTERM; --resume-run continues from it.
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+        log("pretraining stopped after --train-timeout %d s; continue with --resume-run" % args.train_timeout)
+        sys.exit(3)
+    if rc != 0:
+        raise subprocess.CalledProcessError(rc, cmd)
 
 
 def ship(run_dir, out):
@@ -382,7 +406,7 @@ def main():
 
     reuse = args.reuse_run and os.path.exists(os.path.join(run_dir, "model.safetensors"))
     t = time.time()
-    if not reuse:
+    if not reuse and not (args.resume_run and os.path.exists(os.path.join(staging, "config.json"))):
         texts = [data["text-" + task] for task in args.tokenizer_tasks.split(",") if "text-" + task in data]
         tokenizer = make_tokenizer(tokenizer_corpus([data["train"]] + texts), args.vocab,
                                    os.path.join(work, "tokenizer"))

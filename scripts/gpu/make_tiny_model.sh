@@ -25,6 +25,7 @@ timeout "${VLM_RECIPE_TIMEOUT:-570}" python3 scripts/demo/make_tiny_model.py bui
 work=build-gpu/tiny-model-work
 [ -f "$work/report.json" ] && cp "$work/report.json" "$OUT/"
 [ -f "$work/run/metrics.jsonl" ] && cp "$work/run/metrics.jsonl" "$OUT/"
-[ -d models/tiny-qwen2-vl-shapes ] && tar czf "$OUT/tiny-model.tgz" models/tiny-qwen2-vl-shapes
+# Files come back in pieces of at most 16 MB: split the archive (cat tiny-model.tgz.part-* | tar xz).
+[ -d models/tiny-qwen2-vl-shapes ] && tar czf - models/tiny-qwen2-vl-shapes | split -b 15m - "$OUT/tiny-model.tgz.part-"
 echo "make_tiny_model.sh: exit $rc; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
 exit "$rc"

@@ -117,7 +117,6 @@ void check_options(const TrainOptions& o) {
   VLM_CHECK(o.max_seq_len > 1, "--max-seq-len must be > 1, got ", o.max_seq_len);
   VLM_CHECK(o.save_every >= 0 && o.eval_every >= 0, "--save-every and --eval-every must be >= 0");
   VLM_CHECK(o.eval_every == 0 || !o.val_data.empty(), "--eval-every needs --val-data");
-  VLM_CHECK(!(o.full_finetune && !o.resume.empty()), "--resume of a full fine-tune is not supported yet");
   VLM_CHECK(!(o.full_finetune && !o.adapter.empty()), "--adapter and --full-finetune exclude each other");
   VLM_CHECK(o.stop_after >= 0, "--stop-after must be >= 0");
 }
@@ -127,7 +126,8 @@ void check_options(const TrainOptions& o) {
 TrainSummary train(const TrainOptions& o) {
   check_options(o);
   const auto start = Clock::now();
-  VLM v = load(o.model_dir, {o.device, o.dtype, ""});
+  // A full fine-tune's checkpoint is a whole model folder: resuming loads the weights from it.
+  VLM v = load(o.full_finetune && !o.resume.empty() ? o.resume : o.model_dir, {o.device, o.dtype, ""});
   const Dataset data = load_dataset(o.data, {o.skip_bad_samples});
   Dataset val;
   if (!o.val_data.empty()) val = load_dataset(o.val_data, {o.skip_bad_samples});
@@ -150,11 +150,13 @@ TrainSummary train(const TrainOptions& o) {
     VLM_CHECK(state.total_steps == schedule.total_steps, o.resume, ": this checkpoint belongs to a run of ",
               state.total_steps, " steps, but these options give ", schedule.total_steps,
               " (resume with the same --steps/--epochs, --batch-size, --grad-accum and data)");
+  }
+  if (!o.resume.empty() && !o.full_finetune) {
     auto loaded = lora::load_adapter(o.resume, *v.model, *v.family);
     adapters = std::move(loaded.adapters);
     lora_options = loaded.options;
     lora_options.train_vision = o.lora.train_vision;
-  } else if (!o.adapter.empty()) {
+  } else if (!o.adapter.empty() && !o.full_finetune) {
     auto loaded = lora::load_adapter(o.adapter, *v.model, *v.family);
     adapters = std::move(loaded.adapters);
     lora_options = loaded.options;
