@@ -12,6 +12,7 @@ packages=(
   libjpeg-dev libpng-dev libwebp-dev libgif-dev
   libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libopenblas0-pthread                # fast CPU matrix products for libtorch (the reference BLAS is ~13x slower)
 )
 
 missing=()

@@ -40,6 +40,8 @@ Command add_train(CLI::App& app) {
   cmd->add_option("--adapter", o->adapter, "Continue training this adapter (PEFT or mlx-vlm) instead of a new one");
   cmd->add_option("--stop-after", o->stop_after, "Stop after this many steps with a checkpoint, to resume later");
   cmd->add_flag("--full-finetune", o->full_finetune, "Train every language-model weight instead of LoRA");
+  cmd->add_flag("--gradient-checkpointing", o->gradient_checkpointing,
+                "Recompute decoder-layer activations in backward (less memory, ~30% more compute)");
   cmd->add_option("--rank,-r", o->lora.r, "LoRA rank (default 8)");
   cmd->add_option("--alpha", o->lora.alpha, "LoRA alpha; scale = alpha / rank (default 16)");
   cmd->add_option("--dropout", o->lora.dropout, "LoRA dropout (default 0)");

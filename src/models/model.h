@@ -42,6 +42,8 @@ class Model : public torch::nn::Module {
   virtual at::Tensor logits(const at::Tensor& hidden) = 0;
   virtual int64_t vocab_size() const = 0;
   virtual int64_t num_layers() const = 0;
+  // Training: recompute decoder-layer activations in backward instead of keeping them (see nn/checkpoint.h).
+  virtual void set_gradient_checkpointing(bool /*on*/) {}
 };
 
 }  // namespace vlm

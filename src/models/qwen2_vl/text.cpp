@@ -1,6 +1,7 @@
 #include "models/qwen2_vl/text.h"
 
 #include "kernels/ops.h"
+#include "nn/checkpoint.h"
 
 namespace vlm::qwen2_vl {
 
@@ -81,8 +82,19 @@ at::Tensor TextModelImpl::forward(const at::Tensor& embeds, const at::Tensor& po
   const at::Tensor inv_freq = nn::rope_inv_freq(config.head_dim, config.rope_theta, embeds.device());
   const nn::CosSin rope = nn::mrope_cos_sin(inv_freq, position_ids, config.mrope_section, embeds.scalar_type());
   at::Tensor h = embeds;
-  for (size_t i = 0; i < layers->size(); ++i)
-    h = layers[i]->as<DecoderLayerImpl>()->forward(h, rope, mask, cache, static_cast<int64_t>(i));
+  const bool recompute = gradient_checkpointing && at::GradMode::is_enabled() && cache == nullptr;
+  for (size_t i = 0; i < layers->size(); ++i) {
+    const auto index = static_cast<int64_t>(i);
+    if (!recompute) {
+      h = layers[i]->as<DecoderLayerImpl>()->forward(h, rope, mask, cache, index);
+      continue;
+    }
+    // Captured by value: backward runs the layer again after this function has returned.
+    auto run = [layer = layers->ptr<DecoderLayerImpl>(i), rope, mask, index](const at::Tensor& x) {
+      return layer->forward(x, rope, mask, nullptr, index);
+    };
+    h = nn::checkpoint(run, h);
+  }
   return norm(h);
 }
 

@@ -66,6 +66,9 @@ class TextModelImpl : public torch::nn::Module {
   torch::nn::ModuleList layers{nullptr};
   nn::RMSNorm norm{nullptr};
   TextConfig config;
+  // Training: run each decoder layer through nn::checkpoint (recomputed in backward) when grad mode is on and no
+  // KV cache is given.
+  bool gradient_checkpointing = false;
 };
 TORCH_MODULE(TextModel);
 
