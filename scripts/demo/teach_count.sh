@@ -11,7 +11,7 @@
 # as its last line. Settings (environment; defaults are the README demo's):
 #   VLM_DEMO_TRAIN_N=400 VLM_DEMO_EVAL_N=100   samples in the training / held-out sets
 #   VLM_DEMO_STEPS=200 VLM_DEMO_BATCH=8 VLM_DEMO_LR=2e-3 VLM_DEMO_RANK=8 VLM_DEMO_ALPHA=16
-#   VLM_DEMO_TRAIN_VISION=0                    1: also adapt the vision tower and projector
+#   VLM_DEMO_TRAIN_VISION=1                    0: adapt the language model only
 #   VLM_DEMO_SHOW=6                            answers shown side by side
 set -euo pipefail
 
