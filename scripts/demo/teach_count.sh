@@ -30,7 +30,7 @@ RANK=${VLM_DEMO_RANK:-8}
 ALPHA=${VLM_DEMO_ALPHA:-16}
 SHOW=${VLM_DEMO_SHOW:-6}
 TRAIN_VISION=()
-[ "${VLM_DEMO_TRAIN_VISION:-0}" = 1 ] && TRAIN_VISION=(--train-vision)
+[ "${VLM_DEMO_TRAIN_VISION:-1}" = 1 ] && TRAIN_VISION=(--train-vision)
 
 step() { printf '\n== %s\n' "$*"; }
 die() { echo "teach_count: $*" >&2; exit 1; }
