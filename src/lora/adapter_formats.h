@@ -37,8 +37,6 @@ struct AdapterFile {
 AdapterFile read_peft_adapter(const std::string& dir, const Json& config, const std::string& config_path);
 AdapterFile read_mlx_vlm_adapter(const std::string& dir, const Json& config, const std::string& config_path);
 
-// Creates `dir` and its parents as needed (POSIX mkdir; std::filesystem is avoided on purpose).
-void make_directories(const std::string& dir);
 // Names of the regular files directly inside `dir`, sorted.
 std::vector<std::string> regular_files(const std::string& dir);
 

@@ -12,21 +12,6 @@
 
 namespace vlm::lora::detail {
 
-void make_directories(const std::string& dir) {
-  VLM_CHECK(!dir.empty(), "an empty folder name");
-  std::string partial;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = dir.find('/', pos + 1);
-    partial = dir.substr(0, pos);
-    if (partial.empty()) continue;
-    if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
-      fail(partial, ": cannot create folder: ", std::strerror(errno));
-  }
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) fail(dir, ": exists and is not a folder");
-}
-
 std::vector<std::string> regular_files(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (!d) fail(dir, ": cannot list folder: ", std::strerror(errno));

@@ -70,7 +70,7 @@ void save_fused_checkpoint(const std::string& base_dir, const std::string& out_d
   for (const auto& [path, linear] : named_linears(model))
     VLM_CHECK(!linear->adapter(), "module ", path, " still has an adapter: fuse the adapters before saving");
   VLM_CHECK(is_directory(base_dir), base_dir, ": the base model folder does not exist");
-  detail::make_directories(out_dir);
+  make_directories(out_dir);
   VLM_CHECK(!same_folder(base_dir, out_dir), out_dir, ": the output folder is the base model's folder");
 
   const bool tied = ties_embeddings(base_dir);

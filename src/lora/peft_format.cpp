@@ -34,7 +34,7 @@ void require_unset(const Json& config, const std::string& config_path, const std
 void save_peft(const std::string& dir, const std::vector<AttachedAdapter>& adapters, const AttachOptions& options,
                const std::string& base_model_name_or_path, const Family* family, PeftLayout layout) {
   VLM_CHECK(!adapters.empty(), "save_peft: no adapters to save in ", dir);
-  detail::make_directories(dir);
+  make_directories(dir);
 
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const AttachedAdapter& a : adapters) {
