@@ -33,6 +33,8 @@ Command add_train(CLI::App& app) {
   cmd->add_option("--eval-every", o->eval_every, "Evaluate on --val-data every N steps and at the end");
   cmd->add_option("--log-every", o->log_every, "Write a metrics line every N steps (default 1)");
   cmd->add_option("--max-seq-len", o->max_seq_len, "Longest sample in tokens (default 2048)");
+  cmd->add_option("--num-workers", o->num_workers,
+                  "Threads decoding and encoding samples ahead of the trainer; 0 = none (default 1)");
   cmd->add_flag("--train-on-prompt", o->train_on_prompt, "Learn every token, not only the assistant turns");
   cmd->add_flag("--skip-bad-samples", o->skip_bad_samples, "Skip (and count) malformed dataset lines");
   cmd->add_flag("--skip-nonfinite", o->skip_nonfinite, "Skip steps whose loss is not finite instead of stopping");

@@ -74,6 +74,7 @@ def parse_args():
     p.add_argument("--steps", type=int, default=6000)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--num-workers", type=int, default=12, help="vlm train's sample-encoding threads")
     p.add_argument("--warmup-steps", type=int, default=300)
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--eval-every", type=int, default=1000)
@@ -258,7 +259,7 @@ def make_staging(staging, tokenizer):
 def pretrain(vlm, staging, run_dir, data, args):
     cmd = [vlm, "train", "--model", staging, "--data", data["train"], "--output", run_dir, "--full-finetune",
            "--train-vision", "--device", "cuda", "--dtype", "float32", "--steps", str(args.steps),
-           "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--lr-schedule", "cosine",
+           "--batch-size", str(args.batch_size), "--num-workers", str(args.num_workers), "--lr", str(args.lr), "--lr-schedule", "cosine",
            "--warmup-steps", str(args.warmup_steps), "--weight-decay", str(args.weight_decay),
            "--val-data", data["val"], "--eval-every", str(args.eval_every), "--save-every", str(args.eval_every),
            "--keep-checkpoints", "1", "--log-every", "50", "--seed", "0"]

@@ -5,12 +5,16 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <deque>
+#include <future>
+#include <optional>
 
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
 #include "core/memory.h"
 #include "core/progress.h"
+#include "core/thread_pool.h"
 #include "lora/adapter_io.h"
 #include "lora/fuse.h"
 #include "train/checkpoint.h"
@@ -54,12 +58,16 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // The epoch order and a read position in it; draws encoded samples, skipping those that cannot be trained on.
+// Samples are encoded (images decoded and preprocessed, template rendered, tokenized) ahead of the trainer on
+// `workers` threads, up to `lookahead` samples past the read position, and consumed in epoch order: the batches,
+// the skips and the saved position are the same for any number of workers (0 = encode on the caller's thread).
 class SampleStream {
  public:
   SampleStream(const Dataset& data, const Processor& processor, const CollateOptions& options, uint64_t seed,
-                DataPosition position)
-      : data_(data), processor_(processor), options_(options), seed_(seed), pos_(position) {
-    order_ = epoch_order(data_.samples.size(), seed_, pos_.epoch);
+               DataPosition position, int workers, int64_t lookahead)
+      : data_(data), processor_(processor), options_(options), seed_(seed), pos_(position), ahead_(position),
+        lookahead_(std::max<int64_t>(lookahead, 1)), pool_(workers) {
+    ahead_order_ = epoch_order(data_.samples.size(), seed_, ahead_.epoch);
   }
 
   // The next `n` trainable samples (wrapping into new epochs).
@@ -67,34 +75,65 @@ class SampleStream {
     std::vector<EncodedSample> out;
     int64_t misses = 0;
     while (static_cast<int64_t>(out.size()) < n) {
-      if (pos_.index >= static_cast<int64_t>(order_.size())) {
-        ++pos_.epoch;
-        pos_.index = 0;
-        order_ = epoch_order(data_.samples.size(), seed_, pos_.epoch);
-      }
-      const DatasetSample& s = data_.samples[order_[static_cast<size_t>(pos_.index++)]];
-      std::string why;
-      if (auto e = encode_sample(processor_, s, options_, &why)) {
-        out.push_back(std::move(*e));
+      fill();
+      Pending next = std::move(pending_.front());
+      pending_.pop_front();
+      Encoded e = next.result.get();  // rethrows the encoder's error (a bad image file, ...)
+      pos_ = next.after;
+      if (e.sample) {
+        out.push_back(std::move(*e.sample));
         misses = 0;
       } else {
         if (skipped) ++*skipped;
-        if (pos_.epoch == 0) log::warn("skipping ", why);
+        if (next.epoch == 0) log::warn("skipping ", e.why);
         VLM_CHECK(++misses <= static_cast<int64_t>(data_.samples.size()), data_.path,
                   ": no sample fits --max-seq-len ", options_.max_seq_len);
       }
     }
+    fill();  // the next step's samples are encoded while this one trains
     return out;
   }
   const DataPosition& position() const { return pos_; }
 
  private:
+  struct Encoded {
+    std::optional<EncodedSample> sample;
+    std::string why;
+  };
+  struct Pending {
+    std::future<Encoded> result;
+    DataPosition after;  // the read position once this sample is consumed
+    int64_t epoch = 0;
+  };
+
+  void fill() {
+    while (static_cast<int64_t>(pending_.size()) < lookahead_) {
+      if (ahead_.index >= static_cast<int64_t>(ahead_order_.size())) {
+        ++ahead_.epoch;
+        ahead_.index = 0;
+        ahead_order_ = epoch_order(data_.samples.size(), seed_, ahead_.epoch);
+      }
+      const DatasetSample* s = &data_.samples[ahead_order_[static_cast<size_t>(ahead_.index)]];
+      const int64_t epoch = ahead_.epoch;
+      ++ahead_.index;
+      auto result = pool_.submit([this, s] {
+        Encoded e;
+        e.sample = encode_sample(processor_, *s, options_, &e.why);
+        return e;
+      });
+      pending_.push_back({std::move(result), ahead_, epoch});
+    }
+  }
+
   const Dataset& data_;
   const Processor& processor_;
   CollateOptions options_;
   uint64_t seed_;
-  DataPosition pos_;
-  std::vector<size_t> order_;
+  DataPosition pos_, ahead_;
+  std::vector<size_t> ahead_order_;
+  int64_t lookahead_;
+  std::deque<Pending> pending_;
+  ThreadPool pool_;  // last: its workers stop before the members their tasks use go away
 };
 
 int64_t total_steps_of(const TrainOptions& o, size_t samples) {
@@ -119,6 +158,7 @@ void check_options(const TrainOptions& o) {
   VLM_CHECK(o.eval_every == 0 || !o.val_data.empty(), "--eval-every needs --val-data");
   VLM_CHECK(!(o.full_finetune && !o.adapter.empty()), "--adapter and --full-finetune exclude each other");
   VLM_CHECK(o.stop_after >= 0, "--stop-after must be >= 0");
+  VLM_CHECK(o.num_workers >= 0 && o.num_workers <= 256, "--num-workers must be in 0..256, got ", o.num_workers);
 }
 
 }  // namespace
@@ -184,7 +224,8 @@ TrainSummary train(const TrainOptions& o) {
 
   make_directories(o.output);
   MetricsLog metrics(path_join(o.output, "metrics.jsonl"), state.step);
-  SampleStream stream(data, *v.processor, collate_options, o.seed, state.position);
+  SampleStream stream(data, *v.processor, collate_options, o.seed, state.position, static_cast<int>(o.num_workers),
+                      o.batch_size * o.grad_accum + o.num_workers);
   const int32_t pad = v.processor->tokenizer().pad_id().value_or(0);
   auto save = [&](int64_t step) {
     state.step = step;

@@ -30,6 +30,7 @@ struct TrainOptions {
   uint64_t seed = 0;
   int64_t save_every = 0, keep_checkpoints = 3, eval_every = 0, log_every = 1;
   int64_t max_seq_len = 2048;
+  int64_t num_workers = 1;  // threads encoding samples ahead of the trainer (0 = on the training thread)
   bool train_on_prompt = false, skip_bad_samples = false, skip_nonfinite = false;
   bool full_finetune = false;
   bool gradient_checkpointing = false;  // recompute decoder-layer activations in backward (less memory)
