@@ -124,7 +124,7 @@ def make_data(vlm, work, args):
             sets["text-" + task] = (task, 2, 5000)
     for name, (task, seed, n) in sets.items():
         folder = os.path.join(work, "data", name)
-        if args.reuse_run and os.path.exists(os.path.join(folder, "data.jsonl")):
+        if (args.reuse_run or args.resume_run) and os.path.exists(os.path.join(folder, "data.jsonl")):
             continue
         run([vlm, "data", "synth", "--task", task, "--n", str(n), "--seed", str(seed), "--out", folder,
              "--image-size", str(IMAGE_SIZE)], stdout=subprocess.DEVNULL)
@@ -259,7 +259,8 @@ def make_staging(staging, tokenizer):
 def pretrain(vlm, staging, run_dir, data, args):
     cmd = [vlm, "train", "--model", staging, "--data", data["train"], "--output", run_dir, "--full-finetune",
            "--train-vision", "--device", "cuda", "--dtype", "float32", "--steps", str(args.steps),
-           "--batch-size", str(args.batch_size), "--num-workers", str(args.num_workers), "--lr", str(args.lr), "--lr-schedule", "cosine",
+           "--batch-size", str(args.batch_size), "--num-workers", str(args.num_workers), "--lr", str(args.lr),
+           "--lr-schedule", "cosine",
            "--warmup-steps", str(args.warmup_steps), "--weight-decay", str(args.weight_decay),
            "--val-data", data["val"], "--eval-every", str(args.eval_every), "--save-every", str(args.eval_every),
            "--keep-checkpoints", "1", "--log-every", "50", "--seed", "0"]
