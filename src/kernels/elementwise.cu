@@ -1,4 +1,5 @@
-// Element-wise fused kernels: rotary embedding and SwiGLU. Grid-stride loops over the output, fp32 arithmetic.
+// Element-wise fused kernels: rotary embedding (alone, or for a decoding step's fused q/k/v written to the KV
+// cache) and SwiGLU. Grid-stride loops over the output, fp32 arithmetic.
 #include "kernels/cuda_types.cuh"
 
 namespace vlm::cuda {
@@ -26,6 +27,35 @@ __global__ void rope_kernel(const T* __restrict__ x, const T* __restrict__ cos, 
   }
 }
 
+// One thread per element of a row's fused q/k/v [(H + 2 Hkv) D]: q and k heads are rotated at the row's position
+// (cos and sin computed here in fp32 and rounded to T, as a table in T would be), q goes to q_out [B, H, D], k and
+// v to the caches [B, Hkv, T, D] at position *slot.
+template <typename T>
+__global__ void rope_qkv_decode_kernel(const T* __restrict__ qkv, int64_t row_stride, const int64_t* __restrict__ pos,
+                                       const float* __restrict__ inv_freq, T* __restrict__ q_out,
+                                       T* __restrict__ k_cache, T* __restrict__ v_cache,
+                                       const int64_t* __restrict__ slot, int64_t n, int64_t h, int64_t hkv,
+                                       int64_t t, int64_t d) {
+  const int64_t half = d / 2, heads = h + 2 * hkv;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t j = i % d, head = (i / d) % heads, b = i / (heads * d);
+    const T* x = qkv + b * row_stride + head * d;
+    if (head >= h + hkv) {  // v: copied as is
+      v_cache[((b * hkv + head - h - hkv) * t + *slot) * d + j] = x[j];
+      continue;
+    }
+    float s, c;
+    sincosf(static_cast<float>(pos[b]) * inv_freq[j % half], &s, &c);
+    const float rotated = j < half ? -to_f(x[j + half]) : to_f(x[j - half]);
+    const T y = from_f<T>(to_f(x[j]) * to_f(from_f<T>(c)) + rotated * to_f(from_f<T>(s)));
+    if (head < h)
+      q_out[(b * h + head) * d + j] = y;
+    else
+      k_cache[((b * hkv + head - h) * t + *slot) * d + j] = y;
+  }
+}
+
 template <typename T>
 __global__ void swiglu_kernel(const T* __restrict__ gate, const T* __restrict__ up, T* __restrict__ y, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
@@ -47,6 +77,21 @@ int rope_forward(ElemType type, const void* x, const void* cos, const void* sin,
     rope_kernel<T><<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
         static_cast<const T*>(x), static_cast<const T*>(cos), static_cast<const T*>(sin), static_cast<T*>(y), n, h,
         d);
+    return static_cast<int>(cudaGetLastError());
+  });
+}
+
+int rope_qkv_decode_forward(ElemType type, const void* qkv, int64_t row_stride, const int64_t* positions,
+                            const float* inv_freq, void* q_out, void* k_cache, void* v_cache, const int64_t* slot,
+                            int64_t b, int64_t h, int64_t hkv, int64_t t, int64_t d, void* stream) {
+  const int64_t n = b * (h + 2 * hkv) * d;
+  if (n == 0) return 0;
+  if (d % 2 != 0) return static_cast<int>(cudaErrorInvalidValue);
+  return dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    rope_qkv_decode_kernel<T><<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+        static_cast<const T*>(qkv), row_stride, positions, inv_freq, static_cast<T*>(q_out), static_cast<T*>(k_cache),
+        static_cast<T*>(v_cache), slot, n, h, hkv, t, d);
     return static_cast<int>(cudaGetLastError());
   });
 }

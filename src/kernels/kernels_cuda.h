@@ -14,10 +14,23 @@ enum class ElemType { kF32, kF16, kBF16 };
 int rms_norm_forward(ElemType type, const void* x, const void* w, void* y, int64_t rows, int64_t cols, float eps,
                      void* stream);
 
+// h = x + r (rounded to the element type), y = rms_norm(h) * w as above: the residual add of a pre-norm block fused
+// with the next norm. x, r, h, y [rows, cols].
+int add_rms_norm_forward(ElemType type, const void* x, const void* r, const void* w, void* h, void* y, int64_t rows,
+                         int64_t cols, float eps, void* stream);
+
 // Rotary embedding: y[b, l, h, :] = x * cos[b, l, :] + rotate_half(x) * sin[b, l, :] with x, y [B, L, H, D] and
 // cos, sin [B, L, D] of the same element type; computed in fp32, rounded once. D even.
 int rope_forward(ElemType type, const void* x, const void* cos, const void* sin, void* y, int64_t b, int64_t l,
                  int64_t h, int64_t d, void* stream);
+
+// A decoding step's fused projection qkv [B, (H + 2 Hkv) D] (rows `row_stride` elements apart): q and k heads are
+// rotated at positions[b] (int64; angle = position * inv_freq[j % (D/2)] in fp32, cos and sin rounded to the element
+// type), q is written to q_out [B, H, D], k and v to k_cache, v_cache [B, Hkv, T, D] at position *slot (int64 on
+// the device, so a captured graph replays at the next slot).
+int rope_qkv_decode_forward(ElemType type, const void* qkv, int64_t row_stride, const int64_t* positions,
+                            const float* inv_freq, void* q_out, void* k_cache, void* v_cache, const int64_t* slot,
+                            int64_t b, int64_t h, int64_t hkv, int64_t t, int64_t d, void* stream);
 
 // y = silu(gate) * up, element-wise over n elements, computed in fp32.
 int swiglu_forward(ElemType type, const void* gate, const void* up, void* y, int64_t n, void* stream);

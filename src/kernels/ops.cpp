@@ -74,6 +74,29 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
   return rms_norm_reference(x, w, eps);
 }
 
+std::pair<at::Tensor, at::Tensor> add_rms_norm_reference(const at::Tensor& x, const at::Tensor& r, const at::Tensor& w,
+                                                         double eps) {
+  at::Tensor h = x + r;
+  return {h, rms_norm_reference(h, w, eps)};
+}
+
+std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& x, const at::Tensor& r, const at::Tensor& w,
+                                               double eps) {
+#ifdef VLM_WITH_CUDA
+  if (kernel_inputs({&x, &r, &w}) && x.sizes() == r.sizes() && w.dim() == 1 && x.dim() > 0 && w.size(0) == x.size(-1)) {
+    const at::Tensor xc = x.contiguous(), rc = r.contiguous(), wc = w.contiguous();
+    at::Tensor h = at::empty_like(xc), y = at::empty_like(xc);
+    const int64_t cols = x.size(-1);
+    const int err = cuda::add_rms_norm_forward(*elem_type(x.scalar_type()), xc.data_ptr(), rc.data_ptr(), wc.data_ptr(),
+                                               h.data_ptr(), y.data_ptr(), cols == 0 ? 0 : xc.numel() / cols, cols,
+                                               static_cast<float>(eps), current_stream());
+    VLM_CHECK(err == 0, "add_rms_norm CUDA kernel failed with CUDA error ", err);
+    return {h, y};
+  }
+#endif
+  return add_rms_norm_reference(x, r, w, eps);
+}
+
 }  // namespace vlm::ops
 
 namespace vlm::ops {
@@ -97,6 +120,47 @@ at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& si
   }
 #endif
   return rope_reference(x, cos, sin);
+}
+
+at::Tensor rope_qkv_decode_reference(const at::Tensor& qkv, const at::Tensor& positions, const at::Tensor& inv_freq,
+                                     const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& slot,
+                                     int64_t heads) {
+  const int64_t b = k_cache.size(0), hkv = k_cache.size(1), d = k_cache.size(3);
+  const at::Tensor rows = qkv.reshape({b, 1, heads + 2 * hkv, d});
+  const at::Tensor freqs = positions.to(at::kFloat).view({b, 1, 1}) * inv_freq.to(at::kFloat).view({1, 1, d / 2});
+  const at::Tensor angles = at::cat({freqs, freqs}, -1);  // [B, 1, D]
+  const at::Tensor cos = angles.cos().to(qkv.scalar_type()), sin = angles.sin().to(qkv.scalar_type());
+  const at::Tensor q = rope_reference(rows.narrow(2, 0, heads), cos, sin);  // [B, 1, H, D]
+  const at::Tensor k = rope_reference(rows.narrow(2, heads, hkv), cos, sin);
+  k_cache.index_copy_(2, slot, k.transpose(1, 2));
+  v_cache.index_copy_(2, slot, rows.narrow(2, heads + hkv, hkv).transpose(1, 2));
+  return q.transpose(1, 2);
+}
+
+at::Tensor rope_qkv_decode(const at::Tensor& qkv, const at::Tensor& positions, const at::Tensor& inv_freq,
+                           const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& slot, int64_t heads) {
+  VLM_CHECK(k_cache.dim() == 4 && v_cache.sizes() == k_cache.sizes() && k_cache.size(3) % 2 == 0 &&
+                qkv.numel() == k_cache.size(0) * (heads + 2 * k_cache.size(1)) * k_cache.size(3) &&
+                positions.numel() == k_cache.size(0) && inv_freq.numel() == k_cache.size(3) / 2 && slot.numel() == 1,
+            "rope_qkv_decode: qkv ", qkv.sizes(), ", positions ", positions.sizes(), ", inv_freq ", inv_freq.sizes(),
+            ", caches ", k_cache.sizes(), " and slot ", slot.sizes(), " do not fit ", heads, " query heads");
+#ifdef VLM_WITH_CUDA
+  if (kernel_inputs({&qkv, &k_cache, &v_cache}) && k_cache.is_contiguous() && v_cache.is_contiguous() &&
+      positions.is_cuda() && positions.scalar_type() == at::kLong && inv_freq.is_cuda() &&
+      inv_freq.scalar_type() == at::kFloat && slot.is_cuda() && slot.scalar_type() == at::kLong) {
+    const int64_t b = k_cache.size(0), hkv = k_cache.size(1), t = k_cache.size(2), d = k_cache.size(3);
+    const at::Tensor rows = qkv.reshape({b, (heads + 2 * hkv) * d}).contiguous();
+    const at::Tensor pos = positions.contiguous(), inv = inv_freq.contiguous();
+    at::Tensor q = at::empty({b, heads, 1, d}, qkv.options());
+    const int err = cuda::rope_qkv_decode_forward(*elem_type(qkv.scalar_type()), rows.data_ptr(), rows.stride(0),
+                                                  pos.data_ptr<int64_t>(), inv.data_ptr<float>(), q.data_ptr(),
+                                                  k_cache.data_ptr(), v_cache.data_ptr(), slot.data_ptr<int64_t>(), b,
+                                                  heads, hkv, t, d, current_stream());
+    VLM_CHECK(err == 0, "rope_qkv_decode CUDA kernel failed with CUDA error ", err);
+    return q;
+  }
+#endif
+  return rope_qkv_decode_reference(qkv, positions, inv_freq, k_cache, v_cache, slot, heads);
 }
 
 at::Tensor swiglu_reference(const at::Tensor& gate, const at::Tensor& up) { return at::silu(gate) * up; }

@@ -2,6 +2,8 @@
 // build has the kernels, and otherwise runs its plain-libtorch reference; the reference is also the test oracle.
 #pragma once
 
+#include <utility>
+
 #include <ATen/ATen.h>
 
 namespace vlm::ops {
@@ -10,9 +12,27 @@ namespace vlm::ops {
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
 at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& w, double eps);
 
+// The residual add of a pre-norm block fused with the RMSNorm after it: {h, rms_norm(h, w)} with h = x + r in x's
+// dtype (the same numbers as the add and the norm run one after the other).
+std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& x, const at::Tensor& r, const at::Tensor& w,
+                                               double eps);
+std::pair<at::Tensor, at::Tensor> add_rms_norm_reference(const at::Tensor& x, const at::Tensor& r, const at::Tensor& w,
+                                                         double eps);
+
 // Rotary embedding over x [B, L, H, D] with cos, sin [B, L, D] (x's dtype): x * cos + rotate_half(x) * sin.
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 at::Tensor rope_reference(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
+// A decoding step's attention inputs from the fused projection qkv [B, 1, (H + 2 Hkv) D] (q, k, v heads in order):
+// q and k rotated at positions [B] (int64: the M-RoPE streams agree while decoding, so the rotation is 1D) with
+// inv_freq [D/2] (float32; angle = position * inv_freq in fp32, cos and sin rounded to qkv's dtype, as transformers'
+// tables); k and v are written into k_cache, v_cache [B, Hkv, T, D] at position slot ([1] int64, on the device).
+// Returns q [B, H, 1, D].
+at::Tensor rope_qkv_decode(const at::Tensor& qkv, const at::Tensor& positions, const at::Tensor& inv_freq,
+                           const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& slot, int64_t heads);
+at::Tensor rope_qkv_decode_reference(const at::Tensor& qkv, const at::Tensor& positions, const at::Tensor& inv_freq,
+                                     const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& slot,
+                                     int64_t heads);
 
 // silu(gate) * up.
 at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up);

@@ -1,59 +1,91 @@
-// RMSNorm forward: one block per row, fp32 accumulation, warp-shuffle reduction.
+// RMSNorm forward, alone or fused with the residual add before it: one block per row, fp32 accumulation,
+// warp-shuffle reduction.
 #include "kernels/cuda_types.cuh"
 
 namespace vlm::cuda {
 namespace {
 
+// The sum of `v` over the block (every thread gets it). blockDim.x is a multiple of 32, at most 1024.
+__device__ float block_sum(float v) {
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+  __shared__ float partial[32];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    const int warps = (blockDim.x + 31) / 32;
+    v = lane < warps ? partial[lane] : 0.f;
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+    if (lane == 0) partial[0] = v;
+  }
+  __syncthreads();
+  return partial[0];
+}
+
+// y = w * cast(h * rsqrt(mean(h^2) + eps)) over the row h (already in the element type).
+template <typename T>
+__device__ void normalise_row(const T* __restrict__ h, const T* __restrict__ w, T* __restrict__ y, int64_t cols,
+                              float sum_squares, float eps) {
+  const float inv = rsqrtf(sum_squares / static_cast<float>(cols) + eps);
+  for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+    const T normed = from_f<T>(to_f(h[i]) * inv);
+    y[i] = from_f<T>(to_f(w[i]) * to_f(normed));
+  }
+}
+
 template <typename T>
 __global__ void rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y, int64_t cols,
                                 float eps) {
   const T* xr = x + blockIdx.x * cols;
-  T* yr = y + blockIdx.x * cols;
   float sum = 0.f;
   for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
     const float v = to_f(xr[i]);
     sum += v * v;
   }
-  // Reduce within each warp, then across warps through shared memory.
-  for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-  __shared__ float partial[32];
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (lane == 0) partial[warp] = sum;
-  __syncthreads();
-  if (warp == 0) {
-    const int warps = (blockDim.x + 31) / 32;
-    sum = lane < warps ? partial[lane] : 0.f;
-    for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-    if (lane == 0) partial[0] = sum;
-  }
-  __syncthreads();
-  const float inv = rsqrtf(partial[0] / static_cast<float>(cols) + eps);
-  for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
-    const T normed = from_f<T>(to_f(xr[i]) * inv);
-    yr[i] = from_f<T>(to_f(w[i]) * to_f(normed));
-  }
+  normalise_row(xr, w, y + blockIdx.x * cols, cols, block_sum(sum), eps);
 }
 
+// h = x + r rounded to the element type (as a separate add would), then the RMSNorm of h. Each thread reads back
+// only the elements of h it wrote itself.
 template <typename T>
-int launch(const void* x, const void* w, void* y, int64_t rows, int64_t cols, float eps, cudaStream_t stream) {
-  if (rows == 0) return 0;
-  const int threads = cols >= 1024 ? 1024 : (cols >= 256 ? 256 : 128);
-  rms_norm_kernel<T><<<static_cast<unsigned>(rows), threads, 0, stream>>>(
-      static_cast<const T*>(x), static_cast<const T*>(w), static_cast<T*>(y), cols, eps);
-  return static_cast<int>(cudaGetLastError());
+__global__ void add_rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ r, const T* __restrict__ w,
+                                    T* __restrict__ h, T* __restrict__ y, int64_t cols, float eps) {
+  const int64_t row = blockIdx.x * cols;
+  float sum = 0.f;
+  for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+    const T hv = from_f<T>(to_f(x[row + i]) + to_f(r[row + i]));
+    h[row + i] = hv;
+    const float v = to_f(hv);
+    sum += v * v;
+  }
+  normalise_row(h + row, w, y + row, cols, block_sum(sum), eps);
 }
+
+int threads_for(int64_t cols) { return cols >= 1024 ? 1024 : (cols >= 256 ? 256 : 128); }
 
 }  // namespace
 
 int rms_norm_forward(ElemType type, const void* x, const void* w, void* y, int64_t rows, int64_t cols, float eps,
                      void* stream) {
-  auto s = static_cast<cudaStream_t>(stream);
-  switch (type) {
-    case ElemType::kF32: return launch<float>(x, w, y, rows, cols, eps, s);
-    case ElemType::kF16: return launch<__half>(x, w, y, rows, cols, eps, s);
-    case ElemType::kBF16: return launch<__nv_bfloat16>(x, w, y, rows, cols, eps, s);
-  }
-  return static_cast<int>(cudaErrorInvalidValue);
+  if (rows == 0) return 0;
+  return dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    rms_norm_kernel<T><<<static_cast<unsigned>(rows), threads_for(cols), 0, static_cast<cudaStream_t>(stream)>>>(
+        static_cast<const T*>(x), static_cast<const T*>(w), static_cast<T*>(y), cols, eps);
+    return static_cast<int>(cudaGetLastError());
+  });
+}
+
+int add_rms_norm_forward(ElemType type, const void* x, const void* r, const void* w, void* h, void* y, int64_t rows,
+                         int64_t cols, float eps, void* stream) {
+  if (rows == 0) return 0;
+  return dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    add_rms_norm_kernel<T><<<static_cast<unsigned>(rows), threads_for(cols), 0, static_cast<cudaStream_t>(stream)>>>(
+        static_cast<const T*>(x), static_cast<const T*>(r), static_cast<const T*>(w), static_cast<T*>(h),
+        static_cast<T*>(y), cols, eps);
+    return static_cast<int>(cudaGetLastError());
+  });
 }
 
 }  // namespace vlm::cuda

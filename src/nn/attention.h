@@ -41,6 +41,12 @@ class KVCache {
   // Stores this step's keys/values [B, Hkv, L, D] for `layer` and returns what attention reads.
   std::pair<at::Tensor, at::Tensor> update(int64_t layer, const at::Tensor& k, const at::Tensor& v);
   void set_slot(const at::Tensor& slot) { slot_ = slot; }
+  // The write position of a fixed cache's decoding steps ([1] int64 on the device; undefined before set_slot).
+  const at::Tensor& slot() const { return slot_; }
+  // A layer's whole key and value buffers [B, Hkv, capacity, D] (fixed caches, once the prompt is in).
+  std::pair<at::Tensor, at::Tensor> layer(int64_t i) const {
+    return {k_.at(static_cast<size_t>(i)), v_.at(static_cast<size_t>(i))};
+  }
   int64_t length() const { return length_; }
   int64_t capacity() const { return capacity_; }
   bool fixed() const { return capacity_ > 0; }

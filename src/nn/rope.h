@@ -20,6 +20,9 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 
 struct CosSin {
   at::Tensor cos, sin;
+  // A fixed KV cache's decoding step instead carries positions [B] (int64) and inv_freq, and the attention rotates
+  // q and k inside its fused kernel (ops::rope_qkv_decode); cos and sin are then undefined.
+  at::Tensor positions, inv_freq;
 };
 
 // M-RoPE. position_ids [3, B, L] (temporal, height, width streams). The head dim is split into

@@ -3,11 +3,13 @@
 
 #include <array>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include <torch/torch.h>
 
 #include "kernels/ops.h"
+#include "nn/rope.h"
 
 TEST(Ops, RmsNormReferenceMatchesDefinition) {
   torch::manual_seed(1);
@@ -95,5 +97,93 @@ TEST(Ops, DecodeAttentionCudaMatchesReference) {
       EXPECT_TRUE(torch::allclose(got.to(torch::kFloat), ref, tolerance(type), tolerance(type)))
           << c10::toString(type) << " b" << s.b << " h" << s.h << "/" << s.hkv << " t" << s.t << " d" << s.d
           << " max diff " << (got.to(torch::kFloat) - ref).abs().max().item<double>();
+    }
+}
+
+TEST(Ops, AddRmsNormCudaMatchesReference) {
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(7);
+  for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
+    for (int64_t cols : {1, 33, 256, 1536, 3584}) {
+      const auto opts = torch::device(torch::kCUDA).dtype(type);
+      const at::Tensor x = torch::randn({3, 2, cols}, opts) * 4, r = torch::randn({3, 2, cols}, opts),
+                       w = torch::randn({cols}, opts);
+      const auto [h, y] = vlm::ops::add_rms_norm(x, r, w, 1e-6);
+      const auto [h_ref, y_ref] = vlm::ops::add_rms_norm_reference(x, r, w, 1e-6);
+      EXPECT_TRUE(torch::equal(h, h_ref)) << c10::toString(type) << " cols " << cols;  // one rounding, both ways
+      EXPECT_TRUE(torch::allclose(y.to(torch::kFloat), y_ref.to(torch::kFloat), tolerance(type), tolerance(type)))
+          << c10::toString(type) << " cols " << cols;
+    }
+}
+
+namespace {
+
+// A decoding step's inputs: fused q/k/v rows, positions, caches with some content, and the slot to write.
+struct DecodeStepInputs {
+  at::Tensor qkv, positions, inv_freq, k_cache, v_cache, slot;
+};
+
+DecodeStepInputs decode_step_inputs(int64_t b, int64_t h, int64_t hkv, int64_t t, int64_t d, int64_t slot,
+                                    at::TensorOptions opts) {
+  DecodeStepInputs in;
+  in.qkv = torch::randn({b, 1, (h + 2 * hkv) * d}, opts);
+  in.positions = torch::randint(0, 5000, {b}, opts.dtype(torch::kLong));
+  in.inv_freq = vlm::nn::rope_inv_freq(d, 1e6, opts.device());
+  in.k_cache = torch::randn({b, hkv, t, d}, opts);
+  in.v_cache = torch::randn({b, hkv, t, d}, opts);
+  in.slot = torch::full({1}, slot, opts.dtype(torch::kLong));
+  return in;
+}
+
+}  // namespace
+
+// The decode reference rotates exactly as the prefill path does (M-RoPE tables from three equal streams).
+TEST(Ops, RopeQkvDecodeReferenceMatchesThePrefillPath) {
+  torch::manual_seed(8);
+  const int64_t b = 2, h = 4, hkv = 2, t = 9, d = 16, slot = 5;
+  const DecodeStepInputs in = decode_step_inputs(b, h, hkv, t, d, slot, torch::dtype(torch::kFloat));
+  const at::Tensor k_before = in.k_cache.clone(), v_before = in.v_cache.clone();
+  const at::Tensor q = vlm::ops::rope_qkv_decode(in.qkv, in.positions, in.inv_freq, in.k_cache, in.v_cache, in.slot, h);
+
+  const at::Tensor streams = in.positions.view({1, b, 1}).expand({3, b, 1});
+  const vlm::nn::CosSin cs = vlm::nn::mrope_cos_sin(in.inv_freq, streams, {2, 3, 3}, torch::kFloat);
+  const at::Tensor cos = cs.cos.squeeze(1), sin = cs.sin.squeeze(1);  // [B, 1, D]
+  const at::Tensor rows = in.qkv.view({b, 1, h + 2 * hkv, d});
+  const at::Tensor q_ref = vlm::ops::rope_reference(rows.narrow(2, 0, h), cos, sin).transpose(1, 2);
+  const at::Tensor k_ref = vlm::ops::rope_reference(rows.narrow(2, h, hkv), cos, sin).transpose(1, 2);
+  EXPECT_TRUE(torch::allclose(q, q_ref, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(in.k_cache.narrow(2, slot, 1), k_ref, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::equal(in.v_cache.narrow(2, slot, 1), rows.narrow(2, h + hkv, hkv).transpose(1, 2)));
+  // Every other position is untouched.
+  for (int64_t p = 0; p < t; ++p) {
+    if (p == slot) continue;
+    EXPECT_TRUE(torch::equal(in.k_cache.narrow(2, p, 1), k_before.narrow(2, p, 1))) << p;
+    EXPECT_TRUE(torch::equal(in.v_cache.narrow(2, p, 1), v_before.narrow(2, p, 1))) << p;
+  }
+}
+
+TEST(Ops, RopeQkvDecodeCudaMatchesReference) {
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(9);
+  struct Shape {
+    int64_t b, h, hkv, t, d, slot;
+  };
+  for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
+    for (const Shape s : {Shape{1, 12, 2, 300, 128, 297}, Shape{3, 5, 1, 37, 80, 0}, Shape{2, 4, 4, 8, 64, 7}}) {
+      const auto opts = torch::device(torch::kCUDA).dtype(type);
+      const DecodeStepInputs a = decode_step_inputs(s.b, s.h, s.hkv, s.t, s.d, s.slot, opts);
+      const at::Tensor k_ref = a.k_cache.clone(), v_ref = a.v_cache.clone();
+      const at::Tensor q = vlm::ops::rope_qkv_decode(a.qkv, a.positions, a.inv_freq, a.k_cache, a.v_cache, a.slot, s.h);
+      const at::Tensor q_ref =
+          vlm::ops::rope_qkv_decode_reference(a.qkv, a.positions, a.inv_freq, k_ref, v_ref, a.slot, s.h);
+      const std::string what = std::string(c10::toString(type)) + " h" + std::to_string(s.h) + " d" +
+                               std::to_string(s.d) + " slot " + std::to_string(s.slot);
+      // The kernel rounds once, the reference after each product: a bf16 ulp or so apart.
+      EXPECT_TRUE(torch::allclose(q.to(torch::kFloat), q_ref.to(torch::kFloat), tolerance(type), tolerance(type)))
+          << what;
+      EXPECT_TRUE(torch::allclose(a.k_cache.to(torch::kFloat), k_ref.to(torch::kFloat), tolerance(type),
+                                  tolerance(type)))
+          << what;
+      EXPECT_TRUE(torch::equal(a.v_cache, v_ref)) << what;
     }
 }

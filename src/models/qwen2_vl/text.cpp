@@ -1,5 +1,6 @@
 #include "models/qwen2_vl/text.h"
 
+#include "core/error.h"
 #include "kernels/ops.h"
 #include "nn/checkpoint.h"
 
@@ -16,6 +17,15 @@ TextAttentionImpl::TextAttentionImpl(const TextConfig& c)
 at::Tensor TextAttentionImpl::forward(const at::Tensor& x, const nn::CosSin& rope,
                                       const std::optional<at::Tensor>& mask, nn::KVCache* cache, int64_t layer) {
   const int64_t b = x.size(0), l = x.size(1);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  if (rope.positions.defined()) {
+    VLM_CHECK(cache && cache->slot().defined() && l == 1 && mask, "a fused decoding step needs a fixed KV cache");
+    const auto [k_cache, v_cache] = cache->layer(layer);
+    const at::Tensor q = ops::rope_qkv_decode(project_qkv_joined(x), rope.positions, rope.inv_freq, k_cache, v_cache,
+                                              cache->slot(), heads);
+    const at::Tensor out = nn::gqa_attention(q, k_cache, v_cache, mask, scale);
+    return o_proj(out.transpose(1, 2).reshape({b, 1, heads * head_dim}));
+  }
   // [B, L, H*D] -> [B, L, H, D] (rotated in this layout, cos/sin [B, L, D]) -> [B, H, L, D]
   const at::Tensor cos = rope.cos.squeeze(1), sin = rope.sin.squeeze(1);
   const auto [qx, kx, vx] = project_qkv(x);
@@ -23,14 +33,28 @@ at::Tensor TextAttentionImpl::forward(const at::Tensor& x, const nn::CosSin& rop
   at::Tensor k = ops::rope(kx.view({b, l, kv_heads, head_dim}), cos, sin).transpose(1, 2);
   at::Tensor v = vx.view({b, l, kv_heads, head_dim}).transpose(1, 2);
   if (cache) std::tie(k, v) = cache->update(layer, k, v);
-  const at::Tensor out = nn::gqa_attention(q, k, v, mask, 1.0 / std::sqrt(static_cast<double>(head_dim)));
+  const at::Tensor out = nn::gqa_attention(q, k, v, mask, scale);
   return o_proj(out.transpose(1, 2).reshape({b, l, heads * head_dim}));
 }
 
+bool TextAttentionImpl::can_fuse_qkv(const at::Tensor& x) const {
+  return x.is_cuda() && !at::GradMode::is_enabled() && !q_proj->adapter() && !k_proj->adapter() &&
+         !v_proj->adapter() && q_proj->bias.defined() && k_proj->bias.defined() && v_proj->bias.defined();
+}
+
 std::array<at::Tensor, 3> TextAttentionImpl::project_qkv(const at::Tensor& x) {
-  const bool fuse = x.is_cuda() && !at::GradMode::is_enabled() && !q_proj->adapter() && !k_proj->adapter() &&
-                    !v_proj->adapter() && q_proj->bias.defined() && k_proj->bias.defined() && v_proj->bias.defined();
-  if (!fuse) return {q_proj(x), k_proj(x), v_proj(x)};
+  if (!can_fuse_qkv(x)) return {q_proj(x), k_proj(x), v_proj(x)};
+  const at::Tensor y = fused_qkv(x);
+  const int64_t nq = q_proj->out_features, nk = k_proj->out_features;
+  return {y.narrow(-1, 0, nq), y.narrow(-1, nq, nk), y.narrow(-1, nq + nk, v_proj->out_features)};
+}
+
+at::Tensor TextAttentionImpl::project_qkv_joined(const at::Tensor& x) {
+  if (can_fuse_qkv(x)) return fused_qkv(x);
+  return at::cat({q_proj(x), k_proj(x), v_proj(x)}, -1);
+}
+
+at::Tensor TextAttentionImpl::fused_qkv(const at::Tensor& x) {
   std::vector<std::pair<const void*, uint32_t>> source;
   for (const at::Tensor* t : {&q_proj->weight, &k_proj->weight, &v_proj->weight, &q_proj->bias, &k_proj->bias,
                               &v_proj->bias})
@@ -40,9 +64,7 @@ std::array<at::Tensor, 3> TextAttentionImpl::project_qkv(const at::Tensor& x) {
     qkv_bias_ = at::cat({q_proj->bias, k_proj->bias, v_proj->bias}, 0);
     qkv_source_ = std::move(source);
   }
-  const at::Tensor y = torch::nn::functional::linear(x, qkv_weight_, qkv_bias_);
-  const int64_t nq = q_proj->out_features, nk = k_proj->out_features;
-  return {y.narrow(-1, 0, nq), y.narrow(-1, nq, nk), y.narrow(-1, nq + nk, v_proj->out_features)};
+  return torch::nn::functional::linear(x, qkv_weight_, qkv_bias_);
 }
 
 TextMLPImpl::TextMLPImpl(int64_t hidden, int64_t intermediate, nn::Activation act_) : act(act_) {
@@ -66,8 +88,19 @@ DecoderLayerImpl::DecoderLayerImpl(const TextConfig& c) {
 
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const nn::CosSin& rope,
                                      const std::optional<at::Tensor>& mask, nn::KVCache* cache, int64_t layer) {
-  at::Tensor h = x + self_attn(input_layernorm(x), rope, mask, cache, layer);
-  return h + mlp(post_attention_layernorm(h));
+  const auto [h, out] = step(x, at::Tensor(), rope, mask, cache, layer);
+  return h + out;
+}
+
+std::pair<at::Tensor, at::Tensor> DecoderLayerImpl::step(const at::Tensor& x, const at::Tensor& pending,
+                                                         const nn::CosSin& rope, const std::optional<at::Tensor>& mask,
+                                                         nn::KVCache* cache, int64_t layer) {
+  const auto [h, normed] =
+      pending.defined() ? ops::add_rms_norm(x, pending, input_layernorm->weight, input_layernorm->eps)
+                        : std::pair<at::Tensor, at::Tensor>{x, input_layernorm(x)};
+  const auto [h2, normed2] = ops::add_rms_norm(h, self_attn(normed, rope, mask, cache, layer),
+                                               post_attention_layernorm->weight, post_attention_layernorm->eps);
+  return {h2, mlp(normed2)};
 }
 
 TextModelImpl::TextModelImpl(const TextConfig& c) : config(c) {
@@ -80,13 +113,21 @@ TextModelImpl::TextModelImpl(const TextConfig& c) : config(c) {
 at::Tensor TextModelImpl::forward(const at::Tensor& embeds, const at::Tensor& position_ids,
                                   const std::optional<at::Tensor>& mask, nn::KVCache* cache) {
   const at::Tensor inv_freq = nn::rope_inv_freq(config.head_dim, config.rope_theta, embeds.device());
-  const nn::CosSin rope = nn::mrope_cos_sin(inv_freq, position_ids, config.mrope_section, embeds.scalar_type());
-  at::Tensor h = embeds;
+  nn::CosSin rope;
+  if (cache && cache->slot().defined() && embeds.size(1) == 1 && !at::GradMode::is_enabled()) {
+    // A fixed cache's decoding step: the three M-RoPE streams hold the same position (the cache position plus the
+    // rope delta), so the attention rotates by stream 0 inside its fused kernel.
+    rope.positions = position_ids.select(0, 0).reshape({embeds.size(0)});
+    rope.inv_freq = inv_freq;
+  } else {
+    rope = nn::mrope_cos_sin(inv_freq, position_ids, config.mrope_section, embeds.scalar_type());
+  }
+  at::Tensor h = embeds, pending;
   const bool recompute = gradient_checkpointing && at::GradMode::is_enabled() && cache == nullptr;
   for (size_t i = 0; i < layers->size(); ++i) {
     const auto index = static_cast<int64_t>(i);
     if (!recompute) {
-      h = layers[i]->as<DecoderLayerImpl>()->forward(h, rope, mask, cache, index);
+      std::tie(h, pending) = layers[i]->as<DecoderLayerImpl>()->step(h, pending, rope, mask, cache, index);
       continue;
     }
     // Captured by value: backward runs the layer again after this function has returned.
@@ -95,7 +136,8 @@ at::Tensor TextModelImpl::forward(const at::Tensor& embeds, const at::Tensor& po
     };
     h = nn::checkpoint(run, h);
   }
-  return norm(h);
+  if (!pending.defined()) return norm(h);
+  return ops::add_rms_norm(h, pending, norm->weight, norm->eps).second;
 }
 
 }  // namespace vlm::qwen2_vl

@@ -20,17 +20,23 @@ namespace vlm::qwen2_vl {
 class TextAttentionImpl : public torch::nn::Module {
  public:
   explicit TextAttentionImpl(const TextConfig& c);
-  // x [B, L, hidden]; rope cos/sin [B, 1, L, head_dim]; mask bool [B, 1, L, T] or none (then causal).
+  // x [B, L, hidden]; rope cos/sin [B, 1, L, head_dim]; mask bool [B, 1, L, T] or none (then causal). When rope
+  // carries positions instead (a fixed cache's decoding step, L = 1), one fused kernel rotates q and k and writes
+  // k and v into the cache.
   at::Tensor forward(const at::Tensor& x, const nn::CosSin& rope, const std::optional<at::Tensor>& mask,
                      nn::KVCache* cache, int64_t layer);
   nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t heads, kv_heads, head_dim;
 
  private:
-  // q, k, v projections [B, L, H*D], [B, L, Hkv*D] x2. Inference on CUDA without adapters runs one GEMM over the
-  // concatenated weights (a decoding step is then one launch instead of three small ones); the concatenation is
-  // cached and rebuilt whenever a weight changes (tracked by tensor version and address).
+  // q, k, v projections [B, L, H*D], [B, L, Hkv*D] x2, or all three side by side [B, L, (H + 2 Hkv) D].
+  // Inference on CUDA without adapters runs one GEMM over the concatenated weights (a decoding step is then one
+  // launch instead of three small ones); the concatenation is cached and rebuilt whenever a weight changes (tracked
+  // by tensor version and address).
   std::array<at::Tensor, 3> project_qkv(const at::Tensor& x);
+  at::Tensor project_qkv_joined(const at::Tensor& x);
+  bool can_fuse_qkv(const at::Tensor& x) const;
+  at::Tensor fused_qkv(const at::Tensor& x);
   at::Tensor qkv_weight_, qkv_bias_;
   std::vector<std::pair<const void*, uint32_t>> qkv_source_;
 };
@@ -50,6 +56,11 @@ class DecoderLayerImpl : public torch::nn::Module {
   explicit DecoderLayerImpl(const TextConfig& c);
   at::Tensor forward(const at::Tensor& x, const nn::CosSin& rope, const std::optional<at::Tensor>& mask,
                      nn::KVCache* cache, int64_t layer);
+  // The same block on the residual stream x plus `pending`, the previous block's MLP output not yet added to it
+  // (undefined for the first block), so that every residual add runs fused with the norm after it. Returns the
+  // stream after this block's attention residual, and this block's MLP output (the next block's pending).
+  std::pair<at::Tensor, at::Tensor> step(const at::Tensor& x, const at::Tensor& pending, const nn::CosSin& rope,
+                                         const std::optional<at::Tensor>& mask, nn::KVCache* cache, int64_t layer);
   TextAttention self_attn{nullptr};
   TextMLP mlp{nullptr};
   nn::RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
