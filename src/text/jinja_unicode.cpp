@@ -3,6 +3,7 @@
 #include <utf8proc.h>
 
 #include "core/utf8.h"
+#include "text/unicode.h"
 
 namespace vlm::text::jinja::unicode {
 
@@ -17,23 +18,10 @@ Decoded decode(std::string_view s, size_t i) {
 }
 
 void append_utf8(std::string& out, char32_t cp) {
-  if (cp >= 0xDC80 && cp <= 0xDCFF) {
+  if (cp >= 0xDC80 && cp <= 0xDCFF)  // a lone byte that decode() escaped: written back as that byte
     out += static_cast<char>(cp - 0xDC00);
-  } else if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
+  else
+    text::unicode::append_utf8(out, cp);
 }
 
 size_t count_code_points(std::string_view s) {
