@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "core/json.h"
@@ -50,6 +51,19 @@ inline std::string child_path(const JsonObject& obj, const std::string& key) {
 
 // The child path "path[i]" for arrays.
 inline std::string index_path(const std::string& path, size_t i) { return str(path, "[", i, "]"); }
+
+// The steps of a "Sequence" component: the list obj[key], each element built by make(json, file, path) with its own
+// path ("decoders[2]"), so that errors inside a step name it. `what` names the list in errors ("decoders").
+template <class Make>
+auto sequence_steps(const JsonObject& obj, const std::string& key, const std::string& file, const std::string& path,
+                    const char* what, Make make) {
+  if (!obj.has(key) || !obj.json().at(key).is_array()) fail(obj.where(key), ": expected a list of ", what);
+  std::vector<decltype(make(obj.json(), file, path))> steps;
+  const Json& list = obj.json().at(key);
+  const std::string base = path.empty() ? key : path + "." + key;
+  for (size_t i = 0; i < list.size(); ++i) steps.push_back(make(list[i], file, index_path(base, i)));
+  return steps;
+}
 
 // Reads a single character option (Metaspace.replacement, Strip.content): a string holding exactly one code point.
 inline char32_t single_char_option(const JsonObject& obj, const std::string& key) {

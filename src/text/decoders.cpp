@@ -315,13 +315,7 @@ std::unique_ptr<Decoder> make_decoder(const Json& j, const std::string& file, co
   }
   if (type == "Sequence") {
     check_known_keys(obj, what, {"decoders"});
-    const std::string key = "decoders";
-    if (!obj.has(key) || !obj.json().at(key).is_array()) fail(obj.where(key), ": expected a list of decoders");
-    std::vector<std::unique_ptr<Decoder>> steps;
-    const Json& list = obj.json().at(key);
-    const std::string base = path.empty() ? key : path + "." + key;
-    for (size_t i = 0; i < list.size(); ++i) steps.push_back(make_decoder(list[i], file, index_path(base, i)));
-    return std::make_unique<SequenceDecoder>(std::move(steps));
+    return std::make_unique<SequenceDecoder>(sequence_steps(obj, "decoders", file, path, "decoders", make_decoder));
   }
   fail(obj.where("type"), ": decoder type ", quote(type),
        " is not supported (supported: ByteLevel, Metaspace, Replace, ByteFallback, Fuse, Strip, WordPiece, "

@@ -175,13 +175,7 @@ std::unique_ptr<Normalizer> make_normalizer(const Json& j, const std::string& fi
   }
   if (type == "Sequence") {
     check_known_keys(obj, what, {"normalizers"});
-    const std::string key = "normalizers";
-    if (!obj.has(key) || !obj.json().at(key).is_array()) fail(obj.where(key), ": expected a list of normalizers");
-    std::vector<std::unique_ptr<Normalizer>> steps;
-    const Json& list = obj.json().at(key);
-    const std::string base = path.empty() ? key : path + "." + key;
-    for (size_t i = 0; i < list.size(); ++i) steps.push_back(make_normalizer(list[i], file, index_path(base, i)));
-    return std::make_unique<SequenceNormalizer>(std::move(steps));
+    return std::make_unique<SequenceNormalizer>(sequence_steps(obj, "normalizers", file, path, "normalizers", make_normalizer));
   }
   fail(obj.where("type"), ": normalizer type ", quote(type),
        " is not supported (supported: NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents, Prepend, Replace, "

@@ -118,13 +118,7 @@ std::unique_ptr<PostProcessor> make_post_processor(const Json& j, const std::str
     return make_cls_sep(obj, "post-processor RobertaProcessing", {"cls", "sep", "trim_offsets", "add_prefix_space"});
   if (type == "Sequence") {
     check_known_keys(obj, "post-processor Sequence", {"processors"});
-    const std::string key = "processors";
-    if (!obj.has(key) || !obj.json().at(key).is_array()) fail(obj.where(key), ": expected a list of processors");
-    std::vector<std::unique_ptr<PostProcessor>> steps;
-    const Json& list = obj.json().at(key);
-    const std::string base = path.empty() ? key : path + "." + key;
-    for (size_t i = 0; i < list.size(); ++i) steps.push_back(make_post_processor(list[i], file, index_path(base, i)));
-    return std::make_unique<SequenceProcessor>(std::move(steps));
+    return std::make_unique<SequenceProcessor>(sequence_steps(obj, "processors", file, path, "processors", make_post_processor));
   }
   fail(obj.where("type"), ": post-processor type ", quote(type),
        " is not supported (supported: TemplateProcessing, ByteLevel, BertProcessing, RobertaProcessing, Sequence)");

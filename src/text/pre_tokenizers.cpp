@@ -292,13 +292,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& j, const std::strin
   }
   if (type == "Sequence") {
     check_known_keys(obj, what, {"pretokenizers"});
-    const std::string key = "pretokenizers";
-    if (!obj.has(key) || !obj.json().at(key).is_array()) fail(obj.where(key), ": expected a list of pre-tokenizers");
-    std::vector<std::unique_ptr<PreTokenizer>> steps;
-    const Json& list = obj.json().at(key);
-    const std::string base = path.empty() ? key : path + "." + key;
-    for (size_t i = 0; i < list.size(); ++i) steps.push_back(make_pre_tokenizer(list[i], file, index_path(base, i)));
-    return std::make_unique<SequencePreTokenizer>(std::move(steps));
+    return std::make_unique<SequencePreTokenizer>(sequence_steps(obj, "pretokenizers", file, path, "pre-tokenizers", make_pre_tokenizer));
   }
   fail(obj.where("type"), ": pre-tokenizer type ", quote(type),
        " is not supported (supported: Split, ByteLevel, Metaspace, Digits, Whitespace, WhitespaceSplit, Punctuation, "
