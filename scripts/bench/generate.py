@@ -17,7 +17,8 @@ import time
 
 import torch
 import transformers
-from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+from shapes import QWEN2_VL_2B, make_model as make_model_of
 
 build = sys.argv[1]
 out_json = sys.argv[2] if len(sys.argv) > 2 else None
@@ -25,27 +26,9 @@ MODEL_DIR = "/tmp/vlm-bench/qwen2-vl-2b"
 IMAGE, TEXT, NEW = 448, 40, 256
 REPEAT = 3
 
-CONFIG = {"architectures": ["Qwen2VLForConditionalGeneration"], "model_type": "qwen2_vl", "hidden_act": "silu",
-          "hidden_size": 1536, "intermediate_size": 8960, "num_attention_heads": 12, "num_hidden_layers": 28,
-          "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "vocab_size": 151936,
-          "max_position_embeddings": 32768, "tie_word_embeddings": True, "bos_token_id": 151643,
-          "eos_token_id": 151645, "vision_start_token_id": 151652, "vision_end_token_id": 151653,
-          "image_token_id": 151655, "video_token_id": 151656, "rope_scaling": {"type": "mrope",
-                                                                               "mrope_section": [16, 24, 24]},
-          "vision_config": {"depth": 32, "embed_dim": 1280, "mlp_ratio": 4, "num_heads": 16, "in_chans": 3,
-                            "hidden_size": 1536, "patch_size": 14, "spatial_merge_size": 2,
-                            "temporal_patch_size": 2}}
-
 
 def make_model():
-    torch.manual_seed(0)
-    config = Qwen2VLConfig(**CONFIG)
-    config._attn_implementation = "sdpa"
-    with torch.device("cuda"):
-        model = Qwen2VLForConditionalGeneration(config).to(torch.bfloat16).eval()
-    if not os.path.exists(os.path.join(MODEL_DIR, "config.json")):
-        model.save_pretrained(MODEL_DIR)
-    return model
+    return make_model_of(QWEN2_VL_2B, MODEL_DIR).eval()
 
 
 def inputs(model, batch):
