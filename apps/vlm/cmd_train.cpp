@@ -33,6 +33,8 @@ Command add_train(CLI::App& app) {
   cmd->add_option("--eval-every", o->eval_every, "Evaluate on --val-data every N steps and at the end");
   cmd->add_option("--log-every", o->log_every, "Write a metrics line every N steps (default 1)");
   cmd->add_option("--max-seq-len", o->max_seq_len, "Longest sample in tokens (default 2048)");
+  cmd->add_flag("--packing", o->packing,
+                "Pack each micro-batch into one row without padding (attention stays within each sample)");
   cmd->add_option("--num-workers", o->num_workers,
                   "Threads decoding and encoding samples ahead of the trainer; 0 = none (default 1)");
   cmd->add_flag("--train-on-prompt", o->train_on_prompt, "Learn every token, not only the assistant turns");

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -17,6 +18,9 @@ struct Batch {
   at::Tensor attention_mask;  // [B, L] int64, 1 = token; undefined = no padding
   at::Tensor pixel_values;    // family-specific layout (Qwen2-VL: [patches, C*T*P*P]); undefined = no images
   at::Tensor image_grid_thw;  // [images, 3] int64 (Qwen2-VL family)
+  // Training without padding: one row (B = 1, no attention_mask) holding samples of these lengths back to back;
+  // positions restart and attention stays within each sample. Empty: one sample per row.
+  std::vector<int64_t> packed_lengths;
 };
 
 // What a decoding loop carries between steps. Set `capacity` before forward_hidden to get a fixed-capacity cache

@@ -1,5 +1,7 @@
 #include "nn/attention.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "core/torch_compat.h"
 #include "kernels/ops.h"
@@ -17,13 +19,46 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   return compat::scaled_dot_product_attention(q, k, v, mask, causal, scale);
 }
 
-at::Tensor gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                         const std::optional<at::Tensor>& mask, double scale) {
-  if (q.is_cuda() && q.size(2) == 1 && mask && mask->dim() == 4 && mask->size(1) == 1 && mask->size(2) == 1 &&
-      mask->scalar_type() == at::kBool && mask->size(0) == q.size(0))
-    return ops::decode_attention(q, k, v, mask->reshape({q.size(0), mask->size(-1)}), scale);
+AttentionMask packed_mask(const std::vector<int64_t>& lengths, const at::Device& device) {
+  VLM_CHECK(!lengths.empty(), "a packed row needs at least one sample");
+  std::vector<int32_t> cu{0};
+  AttentionMask m;
+  for (const int64_t n : lengths) {
+    VLM_CHECK(n > 0, "a packed sample has no tokens");
+    cu.push_back(cu.back() + static_cast<int32_t>(n));
+    m.max_seqlen = std::max(m.max_seqlen, n);
+  }
+  m.cu_seqlens = at::tensor(cu, at::kInt).to(device);
+  return m;
+}
+
+at::Tensor packed_causal_mask(const at::Tensor& cu_seqlens, int64_t n) {
+  const at::Tensor pos = at::arange(n, cu_seqlens.options().dtype(at::kLong));
+  // Segment of each position: the number of boundaries at or before it.
+  const at::Tensor segment = at::searchsorted(cu_seqlens.to(at::kLong), pos, /*out_int32=*/false, /*right=*/true);
+  const at::Tensor same = segment.unsqueeze(1) == segment.unsqueeze(0);  // [query, key]
+  const at::Tensor causal = pos.unsqueeze(0) <= pos.unsqueeze(1);
+  return (same & causal).view({1, 1, n, n});
+}
+
+at::Tensor gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask,
+                         double scale) {
   const int64_t groups = q.size(1) / k.size(1);
-  return attention(q, repeat_kv(k, groups), repeat_kv(v, groups), mask, /*causal=*/!mask.has_value(), scale);
+  if (mask.cu_seqlens.defined()) {
+    VLM_CHECK(q.size(0) == 1 && q.size(2) == k.size(2), "a packed row is one row of queries over its own keys");
+    // [1, H, N, D] -> [N, H, D] and back.
+    auto tokens_first = [](const at::Tensor& t) { return t.squeeze(0).transpose(0, 1).contiguous(); };
+    if (auto out = compat::varlen_flash_attention(tokens_first(q), tokens_first(k), tokens_first(v), mask.cu_seqlens,
+                                                  mask.max_seqlen, scale))
+      return out->transpose(0, 1).unsqueeze(0);
+    return attention(q, repeat_kv(k, groups), repeat_kv(v, groups), packed_causal_mask(mask.cu_seqlens, q.size(2)),
+                     false, scale);
+  }
+  const auto& dense = mask.dense;
+  if (q.is_cuda() && q.size(2) == 1 && dense && dense->dim() == 4 && dense->size(1) == 1 && dense->size(2) == 1 &&
+      dense->scalar_type() == at::kBool && dense->size(0) == q.size(0))
+    return ops::decode_attention(q, k, v, dense->reshape({q.size(0), dense->size(-1)}), scale);
+  return attention(q, repeat_kv(k, groups), repeat_kv(v, groups), dense, /*causal=*/!dense.has_value(), scale);
 }
 
 at::Tensor segment_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

@@ -17,11 +17,30 @@ at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep);
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const std::optional<at::Tensor>& mask, bool causal, double scale);
 
-// Grouped-query attention: q [B, H, Lq, D], k, v [B, Hkv, T, D], boolean mask [B, 1, Lq, T] or none (then causal).
-// One query per row on CUDA (decoding) runs the fused decode kernel (kernels/ops.h), which reads the KV heads in
-// place; otherwise the KV heads are repeated for their query groups and SDPA runs.
-at::Tensor gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                         const std::optional<at::Tensor>& mask, double scale);
+// What a decoder's attention may see.
+struct AttentionMask {
+  // Boolean [B, 1, Lq, T] (true = attend); none = causal over the row.
+  std::optional<at::Tensor> dense;
+  // A packed row (B = 1) of several samples back to back, each attending causally within itself only: int32
+  // cumulative lengths [samples + 1] on the row's device, and the longest sample. Used instead of `dense`.
+  at::Tensor cu_seqlens;
+  int64_t max_seqlen = 0;
+};
+
+// AttentionMask for a packed row of samples of these lengths.
+AttentionMask packed_mask(const std::vector<int64_t>& lengths, const at::Device& device);
+
+// The dense equivalent of a packed row's mask: [1, 1, N, N] bool, causal within each segment of cu_seqlens.
+at::Tensor packed_causal_mask(const at::Tensor& cu_seqlens, int64_t n);
+
+// Grouped-query attention: q [B, H, Lq, D], k, v [B, Hkv, T, D].
+// - One query per row on CUDA (decoding) runs the fused decode kernel (kernels/ops.h), which reads the KV heads in
+//   place.
+// - A packed row on CUDA in bf16/fp16 runs the variable-length flash kernel (libtorch >= 2.1), which also reads the
+//   KV heads in place; elsewhere it gets its dense mask.
+// - Otherwise the KV heads are repeated for their query groups and SDPA runs.
+at::Tensor gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask,
+                         double scale);
 
 // Non-causal attention within each segment [cu[i], cu[i+1]) of a packed sequence. q, k, v: [N, H, D].
 // Returns [N, H, D].

@@ -60,6 +60,45 @@ std::optional<EncodedSample> encode_sample(const Processor& processor, const Dat
   return s;
 }
 
+namespace {
+
+// The images of the samples, in order: pixel values concatenated over patches, grids stacked.
+void add_images(const std::vector<const EncodedSample*>& samples, const at::Device& device, Batch& batch) {
+  std::vector<at::Tensor> pixels, grids;
+  for (const EncodedSample* s : samples) {
+    if (s->images.images.empty()) continue;
+    pixels.push_back(at::tensor(s->images.pixel_values.data).view(s->images.pixel_values.shape));
+    for (const auto& im : s->images.images)
+      grids.push_back(at::tensor(std::vector<int64_t>{im.grid_thw[0], im.grid_thw[1], im.grid_thw[2]}));
+  }
+  if (pixels.empty()) return;
+  batch.pixel_values = at::cat(pixels, 0).to(device);
+  batch.image_grid_thw = at::stack(grids, 0).to(device);
+}
+
+}  // namespace
+
+TrainBatch collate_packed(const std::vector<const EncodedSample*>& samples, const at::Device& device) {
+  VLM_CHECK(!samples.empty(), "collate: empty batch");
+  std::vector<int64_t> ids, labels;
+  TrainBatch out;
+  for (const EncodedSample* s : samples) {
+    VLM_CHECK(!s->ids.empty(), s->origin, ": a sample without tokens");
+    ids.insert(ids.end(), s->ids.begin(), s->ids.end());
+    labels.push_back(kIgnoreIndex);
+    labels.insert(labels.end(), s->labels.begin() + 1, s->labels.end());
+    out.batch.packed_lengths.push_back(static_cast<int64_t>(s->ids.size()));
+    out.label_tokens += s->label_tokens;
+    out.tokens += static_cast<int64_t>(s->ids.size());
+    out.origins.push_back(s->origin);
+  }
+  const auto n = static_cast<int64_t>(ids.size());
+  out.batch.input_ids = at::tensor(ids).view({1, n}).to(device);
+  out.labels = at::tensor(labels).view({1, n}).to(device);
+  add_images(samples, device, out.batch);
+  return out;
+}
+
 TrainBatch collate(const std::vector<const EncodedSample*>& samples, int32_t pad_id, const at::Device& device) {
   VLM_CHECK(!samples.empty(), "collate: empty batch");
   size_t width = 0;
@@ -67,7 +106,6 @@ TrainBatch collate(const std::vector<const EncodedSample*>& samples, int32_t pad
   const auto b = static_cast<int64_t>(samples.size()), l = static_cast<int64_t>(width);
   std::vector<int64_t> ids(static_cast<size_t>(b * l), pad_id), mask(static_cast<size_t>(b * l), 0),
       labels(static_cast<size_t>(b * l), kIgnoreIndex);
-  std::vector<at::Tensor> pixels, grids;
   TrainBatch out;
   for (size_t i = 0; i < samples.size(); ++i) {
     const EncodedSample& s = *samples[i];
@@ -75,11 +113,6 @@ TrainBatch collate(const std::vector<const EncodedSample*>& samples, int32_t pad
     std::copy(s.ids.begin(), s.ids.end(), ids.begin() + static_cast<std::ptrdiff_t>(row));
     std::fill_n(mask.begin() + static_cast<std::ptrdiff_t>(row), s.ids.size(), 1);
     std::copy(s.labels.begin(), s.labels.end(), labels.begin() + static_cast<std::ptrdiff_t>(row));
-    if (!s.images.images.empty()) {
-      pixels.push_back(at::tensor(s.images.pixel_values.data).view(s.images.pixel_values.shape));
-      for (const auto& im : s.images.images)
-        grids.push_back(at::tensor(std::vector<int64_t>{im.grid_thw[0], im.grid_thw[1], im.grid_thw[2]}));
-    }
     out.label_tokens += s.label_tokens;
     out.tokens += static_cast<int64_t>(s.ids.size());
     out.origins.push_back(s.origin);
@@ -87,10 +120,7 @@ TrainBatch collate(const std::vector<const EncodedSample*>& samples, int32_t pad
   out.batch.input_ids = at::tensor(ids).view({b, l}).to(device);
   out.batch.attention_mask = at::tensor(mask).view({b, l}).to(device);
   out.labels = at::tensor(labels).view({b, l}).to(device);
-  if (!pixels.empty()) {
-    out.batch.pixel_values = at::cat(pixels, 0).to(device);
-    out.batch.image_grid_thw = at::stack(grids, 0).to(device);
-  }
+  add_images(samples, device, out.batch);
   return out;
 }
 

@@ -50,4 +50,9 @@ struct TrainBatch {
 
 TrainBatch collate(const std::vector<const EncodedSample*>& samples, int32_t pad_id, const at::Device& device);
 
+// The same samples without padding: one row holding them back to back (Batch::packed_lengths). Each sample's first
+// label is dropped, as a row's first position predicts nothing (it would be predicted from the previous sample),
+// so the loss sums exactly the tokens collate() would.
+TrainBatch collate_packed(const std::vector<const EncodedSample*>& samples, const at::Device& device);
+
 }  // namespace vlm::train

@@ -262,7 +262,7 @@ TrainSummary train(const TrainOptions& o) {
     for (const auto& samples : micro) {
       std::vector<const EncodedSample*> ptrs;
       for (const auto& s : samples) ptrs.push_back(&s);
-      const TrainBatch b = collate(ptrs, pad, v.device);
+      const TrainBatch b = o.packing ? collate_packed(ptrs, v.device) : collate(ptrs, pad, v.device);
       origins.insert(origins.end(), b.origins.begin(), b.origins.end());
       tokens += b.tokens;
       const LossSums sums = causal_lm_loss(*v.model, v.model->forward_hidden(b.batch, nullptr), b.labels);

@@ -66,17 +66,17 @@ vlm::train::TrainOptions parity_options(const std::string& out) {
 
 }  // namespace
 
-TEST(TrainerParity, LabelsLossAndLoraGradientsMatchPeft) {
-  if (!have_fixtures()) GTEST_SKIP() << "missing fixture " << parity_dir() << " (make_peft_train_fixtures.py)";
-  vlm::VLM v = vlm::load(vlm::test::fixture(kModel), {"cpu", "float32", ""});
-  const auto adapter = vlm::lora::load_adapter(parity_dir() + "/initial", *v.model, *v.family);
-  v.model->train();
+namespace {
+
+// The fixture's samples, encoded; their ids and labels must be the ones the Python side computed.
+std::vector<vlm::train::EncodedSample> encode_parity_samples(const vlm::VLM& v) {
   const auto golden = vlm::safetensors::Checkpoint::open(parity_dir() + "/expected.safetensors");
   const vlm::train::Dataset data = vlm::train::load_dataset(parity_dir() + "/data.jsonl");
   std::vector<vlm::train::EncodedSample> samples;
   for (size_t i = 0; i < data.samples.size(); ++i) {
     auto s = vlm::train::encode_sample(*v.processor, data.samples[i], {}, nullptr);
-    ASSERT_TRUE(s.has_value());
+    EXPECT_TRUE(s.has_value());
+    if (!s) break;
     const std::string k = std::to_string(i);
     const at::Tensor ids = vlm::to_torch(golden, k + ".input_ids");
     const at::Tensor labels = vlm::to_torch(golden, k + ".labels");
@@ -84,13 +84,24 @@ TEST(TrainerParity, LabelsLossAndLoraGradientsMatchPeft) {
     EXPECT_TRUE(torch::equal(at::tensor(s->labels), labels)) << "labels of sample " << k;
     samples.push_back(std::move(*s));
   }
+  return samples;
+}
+
+std::vector<const vlm::train::EncodedSample*> pointers(const std::vector<vlm::train::EncodedSample>& samples) {
   std::vector<const vlm::train::EncodedSample*> ptrs;
   for (const auto& s : samples) ptrs.push_back(&s);
-  const auto batch = vlm::train::collate(ptrs, v.processor->tokenizer().pad_id().value_or(0), v.device);
+  return ptrs;
+}
+
+// The batch's loss and every LoRA gradient against PEFT's (float32, 1e-4).
+void expect_peft_loss_and_gradients(vlm::VLM& v, const vlm::lora::LoadedAdapter& adapter,
+                                    const vlm::train::TrainBatch& batch) {
+  const auto golden = vlm::safetensors::Checkpoint::open(parity_dir() + "/expected.safetensors");
   const auto sums = vlm::train::causal_lm_loss(*v.model, v.model->forward_hidden(batch.batch, nullptr), batch.labels);
   const double loss = sums.loss_sum.item<double>() / static_cast<double>(sums.tokens);
   const vlm::Json expected = vlm::read_json_file(parity_dir() + "/expected.json");
   EXPECT_EQ(sums.tokens, expected.at("label_tokens").get<int64_t>());
+  EXPECT_EQ(batch.label_tokens, expected.at("label_tokens").get<int64_t>());
   EXPECT_NEAR(loss, expected.at("initial_loss").get<double>(), 1e-4 * std::abs(expected.at("initial_loss").get<double>()));
   (sums.loss_sum / static_cast<double>(sums.tokens)).backward();
   int compared = 0;
@@ -104,6 +115,64 @@ TEST(TrainerParity, LabelsLossAndLoraGradientsMatchPeft) {
     }
   }
   EXPECT_EQ(compared, static_cast<int>(golden.tensors().size() - 6) / 2) << "every gradient compared";
+}
+
+}  // namespace
+
+TEST(TrainerParity, LabelsLossAndLoraGradientsMatchPeft) {
+  if (!have_fixtures()) GTEST_SKIP() << "missing fixture " << parity_dir() << " (make_peft_train_fixtures.py)";
+  vlm::VLM v = vlm::load(vlm::test::fixture(kModel), {"cpu", "float32", ""});
+  const auto adapter = vlm::lora::load_adapter(parity_dir() + "/initial", *v.model, *v.family);
+  v.model->train();
+  const auto samples = encode_parity_samples(v);
+  const auto batch =
+      vlm::train::collate(pointers(samples), v.processor->tokenizer().pad_id().value_or(0), v.device);
+  expect_peft_loss_and_gradients(v, adapter, batch);
+}
+
+// The same samples packed into one row without padding (positions restarting per sample, attention within each):
+// PEFT's padded loss and gradients all the same.
+TEST(TrainerParity, PackedBatchMatchesPeftLossAndGradients) {
+  if (!have_fixtures()) GTEST_SKIP() << "missing fixture " << parity_dir();
+  vlm::VLM v = vlm::load(vlm::test::fixture(kModel), {"cpu", "float32", ""});
+  const auto adapter = vlm::lora::load_adapter(parity_dir() + "/initial", *v.model, *v.family);
+  v.model->train();
+  const auto samples = encode_parity_samples(v);
+  const auto batch = vlm::train::collate_packed(pointers(samples), v.device);
+  ASSERT_EQ(batch.batch.input_ids.size(0), 1);
+  ASSERT_EQ(batch.batch.packed_lengths.size(), samples.size());
+  expect_peft_loss_and_gradients(v, adapter, batch);
+}
+
+// On CUDA in bf16 the packed row runs the variable-length flash kernel: its loss and gradients agree with the
+// padded batch's (SDPA with a mask) to bf16 precision.
+TEST(TrainerParity, PackedBatchOnCudaMatchesPaddedBatch) {
+  if (!have_fixtures()) GTEST_SKIP() << "missing fixture " << parity_dir();
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA";
+  vlm::VLM v = vlm::load(vlm::test::fixture(kModel), {"cuda", "bfloat16", ""});
+  const auto adapter = vlm::lora::load_adapter(parity_dir() + "/initial", *v.model, *v.family);
+  v.model->train();
+  const auto samples = encode_parity_samples(v);
+  auto run = [&](const vlm::train::TrainBatch& batch) {
+    const auto sums =
+        vlm::train::causal_lm_loss(*v.model, v.model->forward_hidden(batch.batch, nullptr), batch.labels);
+    const at::Tensor loss = sums.loss_sum / static_cast<double>(sums.tokens);
+    loss.backward();
+    std::vector<at::Tensor> grads;
+    for (const auto& a : adapter.adapters)
+      for (at::Tensor* t : {&a.adapter->lora_A, &a.adapter->lora_B}) {
+        grads.push_back(t->grad().flatten().to(at::kFloat));
+        t->mutable_grad() = at::Tensor();
+      }
+    return std::pair{loss.item<double>(), at::cat(grads)};
+  };
+  const auto [padded_loss, padded_grads] =
+      run(vlm::train::collate(pointers(samples), v.processor->tokenizer().pad_id().value_or(0), v.device));
+  const auto [packed_loss, packed_grads] = run(vlm::train::collate_packed(pointers(samples), v.device));
+  EXPECT_NEAR(packed_loss, padded_loss, 1e-2 * std::abs(padded_loss));
+  const double cosine =
+      (packed_grads * padded_grads).sum().item<double>() / (packed_grads.norm() * padded_grads.norm()).item<double>();
+  EXPECT_GT(cosine, 0.999) << "gradients of the packed and the padded batch";
 }
 
 TEST(TrainerParity, FiveAdamWStepsWithCosineScheduleMatchPeft) {

@@ -33,7 +33,8 @@ std::vector<Grid> grids_of(const at::Tensor& thw) {
 }
 
 std::pair<at::Tensor, at::Tensor> rope_index(const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                                             const std::vector<Grid>& grids, const Config& c) {
+                                             const std::vector<Grid>& grids, const Config& c,
+                                             const std::vector<int64_t>& packed_lengths) {
   const at::Tensor ids = input_ids.to(at::kCPU).contiguous();
   const int64_t b = ids.size(0), l = ids.size(1);
   const at::Tensor mask = attention_mask.defined() ? attention_mask.to(at::kCPU).to(at::kLong).contiguous()
@@ -41,6 +42,17 @@ std::pair<at::Tensor, at::Tensor> rope_index(const at::Tensor& input_ids, const 
   at::Tensor pos = at::ones({3, b, l}, at::kLong);
   at::Tensor deltas = at::zeros({b}, at::kLong);
   const int64_t merge = c.vision.spatial_merge_size;
+  std::vector<bool> restart(static_cast<size_t>(l), false);  // packed: a sample starts here
+  if (!packed_lengths.empty()) {
+    VLM_CHECK(b == 1 && !attention_mask.defined(), "a packed batch is one row without padding");
+    int64_t start = 0;
+    for (const int64_t n : packed_lengths) {
+      VLM_CHECK(n > 0 && start + n <= l, "packed sample lengths do not fit the row of ", l, " tokens");
+      restart[static_cast<size_t>(start)] = true;
+      start += n;
+    }
+    VLM_CHECK(start == l, "packed sample lengths add up to ", start, ", the row has ", l, " tokens");
+  }
   size_t image = 0;
   for (int64_t i = 0; i < b; ++i) {
     const int64_t* row = ids[i].data_ptr<int64_t>();
@@ -52,6 +64,7 @@ std::pair<at::Tensor, at::Tensor> rope_index(const at::Tensor& input_ids, const 
     p.reserve(cols.size());
     int64_t next = 0;  // first position of the next text token
     for (size_t j = 0; j < cols.size();) {
+      if (restart[static_cast<size_t>(cols[j])]) next = 0;
       const int64_t tok = row[cols[j]];
       const bool starts_image = tok == c.image_token_id && j > 0 && row[cols[j - 1]] == c.vision_start_token_id;
       if (!starts_image) {
@@ -112,10 +125,15 @@ at::Tensor Qwen2VLImpl::embed(const Batch& batch) {
 at::Tensor Qwen2VLImpl::forward_hidden(const Batch& batch, DecodeState* state) {
   const at::Tensor embeds = embed(batch);
   const int64_t b = batch.input_ids.size(0), l = batch.input_ids.size(1);
-  auto [pos, deltas] = rope_index(batch.input_ids, batch.attention_mask, grids_of(batch.image_grid_thw), config);
-  const bool padded = batch.attention_mask.defined() && !batch.attention_mask.all().item<bool>();
-  std::optional<at::Tensor> mask;
-  if (padded) mask = causal_mask(batch.attention_mask, 0, l);
+  auto [pos, deltas] = rope_index(batch.input_ids, batch.attention_mask, grids_of(batch.image_grid_thw), config,
+                                  batch.packed_lengths);
+  nn::AttentionMask mask;
+  if (!batch.packed_lengths.empty()) {
+    VLM_CHECK(!state, "a packed batch is for training, not for decoding");
+    mask = nn::packed_mask(batch.packed_lengths, embeds.device());
+  } else if (batch.attention_mask.defined() && !batch.attention_mask.all().item<bool>()) {
+    mask.dense = causal_mask(batch.attention_mask, 0, l);
+  }
   if (!state) return model(embeds, pos, mask, nullptr);
   const auto longs = at::TensorOptions().dtype(at::kLong).device(embeds.device());
   const at::Tensor prompt_mask = batch.attention_mask.defined() ? batch.attention_mask.to(at::kLong) : at::ones({b, l}, longs);
@@ -141,18 +159,19 @@ at::Tensor Qwen2VLImpl::forward_hidden(const Batch& batch, DecodeState* state) {
 at::Tensor Qwen2VLImpl::decode_hidden(const at::Tensor& tokens, DecodeState& state) {
   const int64_t b = tokens.size(0), l = tokens.size(1);
   const auto opts = at::TensorOptions().dtype(at::kLong).device(tokens.device());
-  at::Tensor p, mask;
+  at::Tensor p;
+  nn::AttentionMask mask;
   if (state.cache.fixed()) {
     // Device-side only (see DecodeState): mark the slot, attend to every marked slot, advance.
     VLM_CHECK(l == 1, "a fixed KV cache decodes one token per step, got ", l);
     state.attention_mask.index_fill_(1, state.slot, 1);
     p = state.slot.view({1, 1}) + state.rope_deltas.view({b, 1});
-    mask = state.attention_mask.to(at::kBool).view({b, 1, 1, -1});
+    mask.dense = state.attention_mask.to(at::kBool).view({b, 1, 1, -1});
   } else {
     state.attention_mask = at::cat({state.attention_mask, at::ones({b, l}, opts)}, 1);
     // Every stream is cache position + rope delta while decoding.
     p = at::arange(state.length, state.length + l, opts).view({1, l}) + state.rope_deltas.view({b, 1});
-    mask = causal_mask(state.attention_mask, state.length, l);
+    mask.dense = causal_mask(state.attention_mask, state.length, l);
   }
   const at::Tensor h = model(model->embed_tokens(tokens), p.unsqueeze(0).expand({3, b, l}), mask, &state.cache);
   if (state.cache.fixed()) state.slot.add_(1);

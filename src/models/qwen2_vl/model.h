@@ -16,9 +16,11 @@ namespace vlm::qwen2_vl {
 // M-RoPE positions for a batch, as transformers' get_rope_index: text tokens get equal (t, h, w) positions; each
 // image block <|vision_start|><|image_pad|>*n gets t = s, h = s + row, w = s + col over its merged grid; the next
 // text starts at the maximum so far + 1. Padded positions (attention_mask 0) get 1. Returns position_ids
-// [3, B, L] and rope_deltas [B] = max position + 1 - L.
+// [3, B, L] and rope_deltas [B] = max position + 1 - L. A packed row (B = 1, no padding) of samples of
+// `packed_lengths` restarts the positions at each sample, as if each were alone.
 std::pair<at::Tensor, at::Tensor> rope_index(const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                                             const std::vector<Grid>& grids, const Config& c);
+                                             const std::vector<Grid>& grids, const Config& c,
+                                             const std::vector<int64_t>& packed_lengths = {});
 
 class Qwen2VLImpl : public Model {
  public:

@@ -15,11 +15,11 @@ TextAttentionImpl::TextAttentionImpl(const TextConfig& c)
 }
 
 at::Tensor TextAttentionImpl::forward(const at::Tensor& x, const nn::CosSin& rope,
-                                      const std::optional<at::Tensor>& mask, nn::KVCache* cache, int64_t layer) {
+                                      const nn::AttentionMask& mask, nn::KVCache* cache, int64_t layer) {
   const int64_t b = x.size(0), l = x.size(1);
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   if (rope.positions.defined()) {
-    VLM_CHECK(cache && cache->slot().defined() && l == 1 && mask, "a fused decoding step needs a fixed KV cache");
+    VLM_CHECK(cache && cache->slot().defined() && l == 1 && mask.dense, "a fused decoding step needs a fixed KV cache");
     const auto [k_cache, v_cache] = cache->layer(layer);
     const at::Tensor q = ops::rope_qkv_decode(project_qkv_joined(x), rope.positions, rope.inv_freq, k_cache, v_cache,
                                               cache->slot(), heads);
@@ -87,13 +87,13 @@ DecoderLayerImpl::DecoderLayerImpl(const TextConfig& c) {
 }
 
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const nn::CosSin& rope,
-                                     const std::optional<at::Tensor>& mask, nn::KVCache* cache, int64_t layer) {
+                                     const nn::AttentionMask& mask, nn::KVCache* cache, int64_t layer) {
   const auto [h, out] = step(x, at::Tensor(), rope, mask, cache, layer);
   return h + out;
 }
 
 std::pair<at::Tensor, at::Tensor> DecoderLayerImpl::step(const at::Tensor& x, const at::Tensor& pending,
-                                                         const nn::CosSin& rope, const std::optional<at::Tensor>& mask,
+                                                         const nn::CosSin& rope, const nn::AttentionMask& mask,
                                                          nn::KVCache* cache, int64_t layer) {
   const auto [h, normed] =
       pending.defined() ? ops::add_rms_norm(x, pending, input_layernorm->weight, input_layernorm->eps)
@@ -111,7 +111,7 @@ TextModelImpl::TextModelImpl(const TextConfig& c) : config(c) {
 }
 
 at::Tensor TextModelImpl::forward(const at::Tensor& embeds, const at::Tensor& position_ids,
-                                  const std::optional<at::Tensor>& mask, nn::KVCache* cache) {
+                                  const nn::AttentionMask& mask, nn::KVCache* cache) {
   const at::Tensor inv_freq = nn::rope_inv_freq(config.head_dim, config.rope_theta, embeds.device());
   nn::CosSin rope;
   if (cache && cache->slot().defined() && embeds.size(1) == 1 && !at::GradMode::is_enabled()) {

@@ -20,10 +20,10 @@ namespace vlm::qwen2_vl {
 class TextAttentionImpl : public torch::nn::Module {
  public:
   explicit TextAttentionImpl(const TextConfig& c);
-  // x [B, L, hidden]; rope cos/sin [B, 1, L, head_dim]; mask bool [B, 1, L, T] or none (then causal). When rope
+  // x [B, L, hidden]; rope cos/sin [B, 1, L, head_dim]; mask as nn::gqa_attention takes it. When rope
   // carries positions instead (a fixed cache's decoding step, L = 1), one fused kernel rotates q and k and writes
   // k and v into the cache.
-  at::Tensor forward(const at::Tensor& x, const nn::CosSin& rope, const std::optional<at::Tensor>& mask,
+  at::Tensor forward(const at::Tensor& x, const nn::CosSin& rope, const nn::AttentionMask& mask,
                      nn::KVCache* cache, int64_t layer);
   nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t heads, kv_heads, head_dim;
@@ -54,13 +54,13 @@ TORCH_MODULE(TextMLP);
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   explicit DecoderLayerImpl(const TextConfig& c);
-  at::Tensor forward(const at::Tensor& x, const nn::CosSin& rope, const std::optional<at::Tensor>& mask,
+  at::Tensor forward(const at::Tensor& x, const nn::CosSin& rope, const nn::AttentionMask& mask,
                      nn::KVCache* cache, int64_t layer);
   // The same block on the residual stream x plus `pending`, the previous block's MLP output not yet added to it
   // (undefined for the first block), so that every residual add runs fused with the norm after it. Returns the
   // stream after this block's attention residual, and this block's MLP output (the next block's pending).
   std::pair<at::Tensor, at::Tensor> step(const at::Tensor& x, const at::Tensor& pending, const nn::CosSin& rope,
-                                         const std::optional<at::Tensor>& mask, nn::KVCache* cache, int64_t layer);
+                                         const nn::AttentionMask& mask, nn::KVCache* cache, int64_t layer);
   TextAttention self_attn{nullptr};
   TextMLP mlp{nullptr};
   nn::RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
@@ -71,7 +71,7 @@ class TextModelImpl : public torch::nn::Module {
  public:
   explicit TextModelImpl(const TextConfig& c);
   // embeds [B, L, hidden], position_ids [3, B, L], mask as in TextAttention. Returns normed hidden states.
-  at::Tensor forward(const at::Tensor& embeds, const at::Tensor& position_ids, const std::optional<at::Tensor>& mask,
+  at::Tensor forward(const at::Tensor& embeds, const at::Tensor& position_ids, const nn::AttentionMask& mask,
                      nn::KVCache* cache);
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
