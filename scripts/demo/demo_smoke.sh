@@ -16,7 +16,7 @@ if [ ! -f "$MODEL/config.json" ] || [ ! -f "$MODEL/model.safetensors" ]; then
 fi
 export VLM_DEMO_TRAIN_N=${VLM_DEMO_TRAIN_N:-200}
 export VLM_DEMO_EVAL_N=${VLM_DEMO_EVAL_N:-40}
-export VLM_DEMO_STEPS=${VLM_DEMO_STEPS:-60}
+export VLM_DEMO_STEPS=${VLM_DEMO_STEPS:-100}
 export VLM_DEMO_SHOW=${VLM_DEMO_SHOW:-3}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include <optional>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -42,6 +43,16 @@ inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Te
       scores = scores + mask->to(at::kFloat);
   }
   return at::matmul(at::softmax(scores, -1).to(q.scalar_type()), v);
+#endif
+}
+
+// self[i] += weight * (end[i] - self[i]) for every tensor (lerp_); before 2.0, as a multiply and an add.
+inline void foreach_lerp_(std::vector<at::Tensor>& self, const std::vector<at::Tensor>& end, double weight) {
+#if VLM_TORCH_AT_LEAST(2, 0)
+  at::_foreach_lerp_(self, end, weight);
+#else
+  at::_foreach_mul_(self, 1.0 - weight);
+  at::_foreach_add_(self, end, weight);
 #endif
 }
 

@@ -1,6 +1,7 @@
 #include "nn/attention.h"
 
 #include <algorithm>
+#include <map>
 
 #include "core/error.h"
 #include "core/torch_compat.h"
@@ -63,16 +64,34 @@ at::Tensor gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
 
 at::Tensor segment_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                              const std::vector<int64_t>& cu_seqlens, double scale) {
-  std::vector<at::Tensor> outs;
-  outs.reserve(cu_seqlens.size());
-  for (size_t i = 0; i + 1 < cu_seqlens.size(); ++i) {
-    const int64_t start = cu_seqlens[i], len = cu_seqlens[i + 1] - start;
-    if (len == 0) continue;
-    // [len, H, D] -> [1, H, len, D]
-    auto seg = [&](const at::Tensor& t) { return t.narrow(0, start, len).transpose(0, 1).unsqueeze(0); };
-    outs.push_back(attention(seg(q), seg(k), seg(v), std::nullopt, false, scale).squeeze(0).transpose(0, 1));
+  // Segments of equal length run as one batched attention call: images of one size (and the windows of one image)
+  // share a length, so a batch of many images costs a few calls rather than one per image.
+  std::map<int64_t, std::vector<int64_t>> starts_by_length;
+  for (size_t i = 0; i + 1 < cu_seqlens.size(); ++i)
+    if (cu_seqlens[i + 1] > cu_seqlens[i]) starts_by_length[cu_seqlens[i + 1] - cu_seqlens[i]].push_back(cu_seqlens[i]);
+  const int64_t n = q.size(0), heads = q.size(1), d = q.size(2);
+  // [m * len, H, D] rows -> [m, H, len, D] and back.
+  auto batched = [&](const at::Tensor& t, int64_t m, int64_t len) { return t.view({m, len, heads, d}).transpose(1, 2); };
+  auto attend = [&](const at::Tensor& qs, const at::Tensor& ks, const at::Tensor& vs, int64_t m, int64_t len) {
+    return attention(batched(qs, m, len), batched(ks, m, len), batched(vs, m, len), std::nullopt, false, scale)
+        .transpose(1, 2)
+        .reshape({m * len, heads, d});
+  };
+  if (starts_by_length.size() == 1) {
+    const auto& [len, starts] = *starts_by_length.begin();
+    const auto m = static_cast<int64_t>(starts.size());
+    if (m * len == n) return attend(q.contiguous(), k.contiguous(), v.contiguous(), m, len);  // every row, in order
   }
-  return at::cat(outs, 0);
+  at::Tensor out = at::zeros_like(q);
+  for (const auto& [len, starts] : starts_by_length) {
+    const auto m = static_cast<int64_t>(starts.size());
+    const auto longs = at::TensorOptions().dtype(at::kLong).device(q.device());
+    const at::Tensor rows =
+        (at::tensor(starts, at::kLong).to(q.device()).view({m, 1}) + at::arange(len, longs).view({1, len})).flatten();
+    out = out.index_copy(0, rows, attend(q.index_select(0, rows), k.index_select(0, rows), v.index_select(0, rows), m,
+                                         len));
+  }
+  return out;
 }
 
 std::pair<at::Tensor, at::Tensor> KVCache::update(int64_t layer, const at::Tensor& k, const at::Tensor& v) {

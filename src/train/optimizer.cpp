@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/torch_compat.h"
 
 namespace vlm::train {
 
@@ -26,16 +27,26 @@ void AdamW::step(double lr) {
   const double bias1 = 1.0 - std::pow(options_.beta1, static_cast<double>(step_));
   const double bias2_sqrt = std::sqrt(1.0 - std::pow(options_.beta2, static_cast<double>(step_)));
   const double step_size = lr / bias1;
+  // PyTorch's AdamW update, over all parameters with a gradient at once (multi-tensor kernels: a few launches a
+  // step instead of seven a parameter).
+  std::vector<at::Tensor> p, g, m, v;
   for (size_t i = 0; i < params_.size(); ++i) {
-    at::Tensor p = params_[i].second;
-    const at::Tensor g = p.grad();
-    if (!g.defined()) continue;
-    if (options_.weight_decay != 0) p.mul_(1.0 - lr * options_.weight_decay);
-    exp_avg_[i].lerp_(g, 1.0 - options_.beta1);
-    exp_avg_sq_[i].mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
-    const at::Tensor denom = (exp_avg_sq_[i].sqrt() / bias2_sqrt).add_(options_.eps);
-    p.addcdiv_(exp_avg_[i], denom, -step_size);
+    const at::Tensor grad = params_[i].second.grad();
+    if (!grad.defined()) continue;
+    p.push_back(params_[i].second);
+    g.push_back(grad);
+    m.push_back(exp_avg_[i]);
+    v.push_back(exp_avg_sq_[i]);
   }
+  if (p.empty()) return;
+  if (options_.weight_decay != 0) at::_foreach_mul_(p, 1.0 - lr * options_.weight_decay);
+  compat::foreach_lerp_(m, g, 1.0 - options_.beta1);
+  at::_foreach_mul_(v, options_.beta2);
+  at::_foreach_addcmul_(v, g, g, 1.0 - options_.beta2);
+  std::vector<at::Tensor> denom = at::_foreach_sqrt(v);
+  at::_foreach_div_(denom, bias2_sqrt);
+  at::_foreach_add_(denom, options_.eps);
+  at::_foreach_addcdiv_(p, m, denom, -step_size);
 }
 
 void AdamW::zero_grad() {

@@ -289,8 +289,10 @@ TEST(LoraModel, FusedEqualsUnfused) {
     ASSERT_GT(vlm::test::max_relative_error(unfused, base_logits), 1e-2) << "the adapter changes nothing";
     EXPECT_EQ(vlm::lora::fuse_adapters(*m.model), static_cast<int64_t>(r.adapters.size()));
     for (const auto& [path, linear] : vlm::lora::named_linears(*m.model)) EXPECT_FALSE(linear->adapter()) << path;
+    // W + scale * B A rounds differently from W x + scale * B (A x): float32 rounding through 8 blocks, seen up to
+    // 2e-5 (it varies with the BLAS's threading), against a change of more than 1e-2 from the adapter itself.
     const double err = vlm::test::max_relative_error(vlm::test::logits_of(*m.model, batch), unfused);
-    EXPECT_LE(err, 1e-5);
+    EXPECT_LE(err, 1e-4);
   }
 }
 
