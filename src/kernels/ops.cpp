@@ -138,7 +138,8 @@ at::Tensor rope_qkv_decode_reference(const at::Tensor& qkv, const at::Tensor& po
 }
 
 at::Tensor rope_qkv_decode(const at::Tensor& qkv, const at::Tensor& positions, const at::Tensor& inv_freq,
-                           const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& slot, int64_t heads) {
+                           const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& slot,
+                           int64_t heads) {
   VLM_CHECK(k_cache.dim() == 4 && v_cache.sizes() == k_cache.sizes() && k_cache.size(3) % 2 == 0 &&
                 qkv.numel() == k_cache.size(0) * (heads + 2 * k_cache.size(1)) * k_cache.size(3) &&
                 positions.numel() == k_cache.size(0) && inv_freq.numel() == k_cache.size(3) / 2 && slot.numel() == 1,

@@ -71,7 +71,9 @@ at::Tensor segment_attention(const at::Tensor& q, const at::Tensor& k, const at:
     if (cu_seqlens[i + 1] > cu_seqlens[i]) starts_by_length[cu_seqlens[i + 1] - cu_seqlens[i]].push_back(cu_seqlens[i]);
   const int64_t n = q.size(0), heads = q.size(1), d = q.size(2);
   // [m * len, H, D] rows -> [m, H, len, D] and back.
-  auto batched = [&](const at::Tensor& t, int64_t m, int64_t len) { return t.view({m, len, heads, d}).transpose(1, 2); };
+  auto batched = [&](const at::Tensor& t, int64_t m, int64_t len) {
+    return t.view({m, len, heads, d}).transpose(1, 2);
+  };
   auto attend = [&](const at::Tensor& qs, const at::Tensor& ks, const at::Tensor& vs, int64_t m, int64_t len) {
     return attention(batched(qs, m, len), batched(ks, m, len), batched(vs, m, len), std::nullopt, false, scale)
         .transpose(1, 2)

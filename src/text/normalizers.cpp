@@ -175,7 +175,8 @@ std::unique_ptr<Normalizer> make_normalizer(const Json& j, const std::string& fi
   }
   if (type == "Sequence") {
     check_known_keys(obj, what, {"normalizers"});
-    return std::make_unique<SequenceNormalizer>(sequence_steps(obj, "normalizers", file, path, "normalizers", make_normalizer));
+    return std::make_unique<SequenceNormalizer>(
+        sequence_steps(obj, "normalizers", file, path, "normalizers", make_normalizer));
   }
   fail(obj.where("type"), ": normalizer type ", quote(type),
        " is not supported (supported: NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents, Prepend, Replace, "

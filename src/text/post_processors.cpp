@@ -118,7 +118,8 @@ std::unique_ptr<PostProcessor> make_post_processor(const Json& j, const std::str
     return make_cls_sep(obj, "post-processor RobertaProcessing", {"cls", "sep", "trim_offsets", "add_prefix_space"});
   if (type == "Sequence") {
     check_known_keys(obj, "post-processor Sequence", {"processors"});
-    return std::make_unique<SequenceProcessor>(sequence_steps(obj, "processors", file, path, "processors", make_post_processor));
+    return std::make_unique<SequenceProcessor>(
+        sequence_steps(obj, "processors", file, path, "processors", make_post_processor));
   }
   fail(obj.where("type"), ": post-processor type ", quote(type),
        " is not supported (supported: TemplateProcessing, ByteLevel, BertProcessing, RobertaProcessing, Sequence)");

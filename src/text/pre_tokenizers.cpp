@@ -292,7 +292,8 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& j, const std::strin
   }
   if (type == "Sequence") {
     check_known_keys(obj, what, {"pretokenizers"});
-    return std::make_unique<SequencePreTokenizer>(sequence_steps(obj, "pretokenizers", file, path, "pre-tokenizers", make_pre_tokenizer));
+    return std::make_unique<SequencePreTokenizer>(
+        sequence_steps(obj, "pretokenizers", file, path, "pre-tokenizers", make_pre_tokenizer));
   }
   fail(obj.where("type"), ": pre-tokenizer type ", quote(type),
        " is not supported (supported: Split, ByteLevel, Metaspace, Digits, Whitespace, WhitespaceSplit, Punctuation, "

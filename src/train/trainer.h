@@ -33,8 +33,8 @@ struct TrainOptions {
   int64_t num_workers = 1;  // threads encoding samples ahead of the trainer (0 = on the training thread)
   bool train_on_prompt = false, skip_bad_samples = false, skip_nonfinite = false;
   bool full_finetune = false;
-  bool gradient_checkpointing = false;
-  bool packing = false;  // each micro-batch as one row without padding (collate_packed)  // recompute decoder-layer activations in backward (less memory)
+  bool gradient_checkpointing = false;  // recompute decoder-layer activations in backward (less memory)
+  bool packing = false;                 // each micro-batch as one row without padding (collate_packed)
   int64_t stop_after = 0;  // stop (saving a checkpoint, as on a signal) once this many steps are done; 0 = never
   lora::AttachOptions lora;
   bool quiet = false;  // no summary lines on stderr (tests)

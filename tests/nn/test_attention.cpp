@@ -28,8 +28,9 @@ at::Tensor per_segment(const at::Tensor& q, const at::Tensor& k, const at::Tenso
 void expect_matches(const std::vector<int64_t>& cu) {
   torch::manual_seed(static_cast<uint64_t>(cu.back()));
   const int64_t n = cu.back(), h = 3, d = 8;
-  const at::Tensor q = torch::randn({n, h, d}, torch::requires_grad()), k = torch::randn({n, h, d}, torch::requires_grad()),
-                   v = torch::randn({n, h, d}, torch::requires_grad());
+  const at::Tensor q = torch::randn({n, h, d}, torch::requires_grad());
+  const at::Tensor k = torch::randn({n, h, d}, torch::requires_grad());
+  const at::Tensor v = torch::randn({n, h, d}, torch::requires_grad());
   const double scale = 1.0 / std::sqrt(8.0);
   const at::Tensor got = vlm::nn::segment_attention(q, k, v, cu, scale);
   const at::Tensor want = per_segment(q, k, v, cu, scale);

@@ -136,7 +136,8 @@ at::Tensor Qwen2VLImpl::forward_hidden(const Batch& batch, DecodeState* state) {
   }
   if (!state) return model(embeds, pos, mask, nullptr);
   const auto longs = at::TensorOptions().dtype(at::kLong).device(embeds.device());
-  const at::Tensor prompt_mask = batch.attention_mask.defined() ? batch.attention_mask.to(at::kLong) : at::ones({b, l}, longs);
+  const at::Tensor prompt_mask =
+      batch.attention_mask.defined() ? batch.attention_mask.to(at::kLong) : at::ones({b, l}, longs);
   VLM_CHECK(state->capacity == 0 || state->capacity >= l, "the KV cache holds ", state->capacity,
             " positions but the prompt has ", l);
   state->cache = nn::KVCache(config.text.num_hidden_layers, state->capacity);
