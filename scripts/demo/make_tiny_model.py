@@ -275,13 +275,21 @@ def pretrain(vlm, staging, run_dir, data, args):
     try:
         rc = proc.wait(timeout=args.train_timeout or None)
     except subprocess.TimeoutExpired:
-        # vlm train finishes the step, saves a checkpoint and exits on SIGTERM; --resume-run continues from it.
+        # vlm train finishes the step, saves a checkpoint (a whole model folder) and exits on SIGTERM. The recipe
+        # ships that checkpoint, and --resume-run continues the run from it.
         proc.send_signal(signal.SIGTERM)
         proc.wait()
-        log("pretraining stopped after --train-timeout %d s; continue with --resume-run" % args.train_timeout)
-        sys.exit(3)
+        newest = sorted(glob.glob(os.path.join(run_dir, "checkpoints", "step-*")),
+                        key=lambda d: int(d.rsplit("-", 1)[1]))
+        if not newest:
+            sys.exit("make_tiny_model: pretraining stopped after --train-timeout %d s without a checkpoint"
+                     % args.train_timeout)
+        log("pretraining stopped after --train-timeout %d s at %s; shipping it (continue with --resume-run)"
+            % (args.train_timeout, os.path.basename(newest[-1])))
+        return newest[-1]
     if rc != 0:
         raise subprocess.CalledProcessError(rc, cmd)
+    return run_dir
 
 
 def ship(run_dir, out):
@@ -324,6 +332,10 @@ def model_card(out, report, args):
     rows = "\n".join("| %s | %d | %.1f%% | %.1f%% | %.3f |" % (t, r["samples"], 100 * r["exact_match"],
                                                               100 * r["token_accuracy"], r["loss"])
                      for t, r in acc.items())
+    stopped = ""
+    if report["steps_done"] < args.steps:
+        stopped = (", stopped by the recipe's time limit after step %d (the checkpoint there is this model)"
+                   % report["steps_done"])
     text = f"""---
 license: apache-2.0
 library_name: transformers
@@ -361,7 +373,7 @@ Qwen2-VL special tokens; the real Qwen2-VL chat template.
 - data: `vlm data synth --task mixed --n {args.train_n} --seed 1 --image-size {IMAGE_SIZE}`
 - `vlm train --full-finetune --train-vision --dtype float32 --steps {args.steps} --batch-size {args.batch_size}
   --lr {args.lr} --lr-schedule cosine --warmup-steps {args.warmup_steps} --weight-decay {args.weight_decay}
-  --seed 0` on one {report['device']} ({report['timings_s']['pretrain']:.0f} s); final training loss
+  --seed 0` on one {report['device']} ({report['timings_s']['pretrain']:.0f} s){stopped}; final training loss
   {report['final_train_loss']:.4f}
 
 ## Held-out accuracy
@@ -380,13 +392,14 @@ equal vlm's on {report['parity']['checked']} held-out samples: {report['parity']
 
 
 def final_train_loss(run_dir):
-    last = None
+    """The last logged training loss and its step."""
+    last, step = None, 0
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
         for line in f:
             record = json.loads(line)
             if "loss" in record:  # training steps; evaluations write eval_loss
-                last = record["loss"]
-    return last if last is not None else float("nan")
+                last, step = record["loss"], record.get("step", step)
+    return (last if last is not None else float("nan")), step
 
 
 def main():
@@ -417,16 +430,17 @@ def main():
     timings["tokenizer_and_model"] = time.time() - t
 
     seconds_file = os.path.join(run_dir, "pretrain_seconds.txt")
+    trained = run_dir
     if not reuse:
         t = time.time()
-        pretrain(vlm, staging, run_dir, data, args)
+        trained = pretrain(vlm, staging, run_dir, data, args)
         with open(seconds_file, "w") as f:
             f.write("%.1f\n" % (time.time() - t))
     with open(seconds_file) as f:
         timings["pretrain"] = float(f.read())
-    report["final_train_loss"] = final_train_loss(run_dir)
+    report["final_train_loss"], report["steps_done"] = final_train_loss(run_dir)
 
-    ship(run_dir, out)
+    ship(trained, out)
     model = AutoModelForImageTextToText.from_pretrained(out, dtype=torch.float32)
     report["parameters"] = sum(p.numel() for p in model.parameters())
     report["vocab"] = len(AutoProcessor.from_pretrained(out).tokenizer)
