@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
+#include "bench_util.h"
 #include "core/error.h"
 #include "core/memory.h"
 #include "generate/generation.h"
@@ -51,11 +52,6 @@ vlm::Batch make_batch(const vlm::Json& config, const Args& a, const at::Device& 
   b.pixel_values = at::randn({a.batch * grid * grid, channels * temporal * patch * patch}).to(device, dtype);
   b.image_grid_thw = at::tensor(std::vector<int64_t>{1, grid, grid}, at::kLong).view({1, 3}).repeat({a.batch, 1});
   return b;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 }  // namespace
@@ -102,7 +98,7 @@ int main(int argc, char** argv) {
                 "\"decode_tokens_per_s\": %.2f, \"decode_row_tokens_per_s\": %.2f, \"peak_bytes\": %lld, "
                 "\"eager\": %s}}\n",
                 static_cast<long long>(a.batch), static_cast<long long>(batch.input_ids.size(1)),
-                static_cast<long long>(a.new_tokens), median(prefill), median(decode) * a.batch, median(decode),
+                static_cast<long long>(a.new_tokens), vlm::bench::median(prefill), vlm::bench::median(decode) * a.batch, vlm::bench::median(decode),
                 static_cast<long long>(peak), a.eager ? "true" : "false");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_generate: %s\n", e.what());

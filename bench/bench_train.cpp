@@ -16,6 +16,7 @@
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
+#include "bench_util.h"
 #include "core/error.h"
 #include "core/memory.h"
 #include "core/safetensors.h"
@@ -33,11 +34,6 @@ struct Args {
   int64_t timed_from = 5;
   bool gradient_checkpointing = false;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
 
 void sync(const at::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index());
@@ -100,7 +96,7 @@ int main(int argc, char** argv) {
       std::printf("{\"step\": %lld, \"loss\": %.6f, \"grad_norm\": %.6f, \"ms\": %.2f}\n", static_cast<long long>(s + 1),
                   loss.item<double>(), norm, ms);
     }
-    const double step_ms = median(times);
+    const double step_ms = vlm::bench::median(times);
     std::printf("{\"summary\": {\"steps\": %lld, \"batch\": %lld, \"length\": %lld, \"step_ms\": %.2f, "
                 "\"tokens_per_s\": %.1f, \"peak_bytes\": %lld, \"trainable\": %lld}}\n",
                 static_cast<long long>(steps), static_cast<long long>(batch), static_cast<long long>(length), step_ms,

@@ -44,4 +44,17 @@ int decode_attention_forward(ElemType type, const void* q, const void* k, const 
                              float* workspace, int64_t b, int64_t h, int64_t hkv, int64_t t, int64_t d, float scale,
                              void* stream);
 
+// Matrix-vector products for decoding: y[m, r] = x[m, :] . w[r, :] (+ bias[r]) for x [M, K], w [N, K], bias [N]
+// (or null), y [M, N], fp16 or bf16, accumulated in fp32 and rounded once. gemv_supported says which shapes the
+// kernel takes: M <= 4, K a multiple of 8, the inputs at most kGemvMaxInputBytes (they sit in shared memory);
+// pointers 16-byte aligned.
+constexpr int64_t kGemvMaxInputBytes = 64 * 1024;
+bool gemv_supported(ElemType type, int64_t m, int64_t k);
+int gemv_forward(ElemType type, const void* x, const void* w, const void* bias, void* y, int64_t m, int64_t n,
+                 int64_t k, void* stream);
+// The MLP's first half fused: y[m, r] = silu(g) * u with g, u the products of x with w_gate, w_up [N, K], each
+// rounded to the element type before the SwiGLU (the numbers of two gemv_forward calls and swiglu_forward).
+int gemv_swiglu_forward(ElemType type, const void* x, const void* w_gate, const void* w_up, void* y, int64_t m,
+                        int64_t n, int64_t k, void* stream);
+
 }  // namespace vlm::cuda

@@ -1,6 +1,8 @@
 #include "kernels/ops.h"
 
+#include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "core/error.h"
 #include "core/torch_compat.h"
@@ -210,6 +212,78 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::
   }
 #endif
   return decode_attention_reference(q, k, v, mask, scale);
+}
+
+namespace {
+
+#ifdef VLM_WITH_CUDA
+// The matrix-vector kernels' case: CUDA fp16 / bf16 without autograd, few rows, weights [N, K] contiguous and
+// 16-byte aligned like the inputs.
+bool gemv_inputs(const at::Tensor& x, std::initializer_list<const at::Tensor*> weights) {
+  if (!kernel_inputs({&x}) || x.dim() == 0) return false;
+  const int64_t k = x.size(-1);
+  if (!cuda::gemv_supported(*elem_type(x.scalar_type()), k == 0 ? 0 : x.numel() / k, k)) return false;
+  for (const at::Tensor* w : weights)
+    if (!kernel_inputs({&x, w}) || w->dim() != 2 || w->size(1) != k || !w->is_contiguous() ||
+        reinterpret_cast<uintptr_t>(w->data_ptr()) % 16 != 0)
+      return false;
+  return true;
+}
+
+// x as a contiguous, 16-byte aligned [M, K] matrix.
+at::Tensor gemv_rows(const at::Tensor& x) {
+  at::Tensor rows = x.reshape({-1, x.size(-1)});
+  if (!rows.is_contiguous() || reinterpret_cast<uintptr_t>(rows.data_ptr()) % 16 != 0) rows = rows.clone();
+  return rows;
+}
+
+std::vector<int64_t> output_sizes(const at::Tensor& x, int64_t n) {
+  std::vector<int64_t> sizes(x.sizes().begin(), x.sizes().end());
+  sizes.back() = n;
+  return sizes;
+}
+#endif
+
+}  // namespace
+
+at::Tensor linear_reference(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
+  const at::Tensor y = at::linear(x.to(at::kFloat), w.to(at::kFloat), bias.defined() ? bias.to(at::kFloat) : bias);
+  return y.to(x.scalar_type());
+}
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
+#ifdef VLM_WITH_CUDA
+  if (gemv_inputs(x, {&w}) &&
+      (!bias.defined() || (kernel_inputs({&x, &bias}) && bias.dim() == 1 && bias.size(0) == w.size(0)))) {
+    const at::Tensor rows = gemv_rows(x), b = bias.defined() ? bias.contiguous() : bias;
+    at::Tensor y = at::empty(output_sizes(x, w.size(0)), x.options());
+    const int err = cuda::gemv_forward(*elem_type(x.scalar_type()), rows.data_ptr(), w.data_ptr(),
+                                       b.defined() ? b.data_ptr() : nullptr, y.data_ptr(), rows.size(0), w.size(0),
+                                       rows.size(1), current_stream());
+    VLM_CHECK(err == 0, "gemv CUDA kernel failed with CUDA error ", err);
+    return y;
+  }
+#endif
+  return at::linear(x, w, bias);
+}
+
+at::Tensor swiglu_linear_reference(const at::Tensor& x, const at::Tensor& w_gate, const at::Tensor& w_up) {
+  return swiglu_reference(linear_reference(x, w_gate), linear_reference(x, w_up));
+}
+
+at::Tensor swiglu_linear(const at::Tensor& x, const at::Tensor& w_gate, const at::Tensor& w_up) {
+#ifdef VLM_WITH_CUDA
+  if (gemv_inputs(x, {&w_gate, &w_up}) && w_gate.sizes() == w_up.sizes()) {
+    const at::Tensor rows = gemv_rows(x);
+    at::Tensor y = at::empty(output_sizes(x, w_gate.size(0)), x.options());
+    const int err = cuda::gemv_swiglu_forward(*elem_type(x.scalar_type()), rows.data_ptr(), w_gate.data_ptr(),
+                                              w_up.data_ptr(), y.data_ptr(), rows.size(0), w_gate.size(0),
+                                              rows.size(1), current_stream());
+    VLM_CHECK(err == 0, "gemv_swiglu CUDA kernel failed with CUDA error ", err);
+    return y;
+  }
+#endif
+  return swiglu(ops::linear(x, w_gate), ops::linear(x, w_up));
 }
 
 }  // namespace vlm::ops

@@ -46,6 +46,17 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::
 at::Tensor decode_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                       const at::Tensor& mask, double scale);
 
+// x [..., K] times w [N, K] transposed, plus bias [N] when defined: torch's linear. On CUDA, fp16 / bf16 inputs of at
+// most four rows without autograd (a decoding step) go through a matrix-vector kernel that streams w at the memory
+// bandwidth; everything else is torch's linear. The reference computes in fp32 and rounds once.
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias = {});
+at::Tensor linear_reference(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias = {});
+
+// swiglu(linear(x, w_gate), linear(x, w_up)) with the same numbers, in one kernel where linear would take its
+// matrix-vector kernel.
+at::Tensor swiglu_linear(const at::Tensor& x, const at::Tensor& w_gate, const at::Tensor& w_up);
+at::Tensor swiglu_linear_reference(const at::Tensor& x, const at::Tensor& w_gate, const at::Tensor& w_up);
+
 // True when this build carries the CUDA kernels.
 bool has_cuda_kernels();
 

@@ -1,5 +1,7 @@
 #include "nn/linear.h"
 
+#include "kernels/ops.h"
+
 namespace vlm::nn {
 
 LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) : in_features(in), out_features(out) {
@@ -8,7 +10,7 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) : in_features(in
 }
 
 at::Tensor LinearImpl::forward_base(const at::Tensor& x) const {
-  return torch::nn::functional::linear(x, weight, bias);
+  return ops::linear(x, weight, bias);
 }
 
 at::Tensor LinearImpl::forward(const at::Tensor& x) {

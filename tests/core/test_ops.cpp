@@ -1,6 +1,7 @@
 // Fused ops against their plain-libtorch references. The CUDA cases run only where a GPU and the kernels are.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <string>
@@ -185,5 +186,71 @@ TEST(Ops, RopeQkvDecodeCudaMatchesReference) {
                                   tolerance(type)))
           << what;
       EXPECT_TRUE(torch::equal(a.v_cache, v_ref)) << what;
+    }
+}
+
+namespace {
+
+// The largest difference of a and b relative to b's largest magnitude (the scale a bf16 rounding of the output has).
+double relative_max_error(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor af = a.to(torch::kFloat), bf = b.to(torch::kFloat);
+  return (af - bf).abs().max().item<double>() / std::max(bf.abs().max().item<double>(), 1e-12);
+}
+
+}  // namespace
+
+TEST(Ops, LinearCudaMatchesReference) {
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(10);
+  struct Shape {
+    int64_t m, n, k;
+  };
+  // Kernel shapes (m <= 4; k % 8 == 0; the down projection's k 8960; remainders of the 4-deep unrolled loop) and
+  // ones that go to torch's linear (m 5, k 12, fp32).
+  for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
+    for (const Shape s : {Shape{1, 1, 8}, Shape{1, 2051, 1536}, Shape{2, 7, 8960}, Shape{3, 300, 72}, Shape{4, 33, 136},
+                          Shape{1, 1536, 8960}, Shape{5, 19, 64}, Shape{2, 9, 12}})
+      for (bool with_bias : {false, true}) {
+        const auto opts = torch::device(torch::kCUDA).dtype(type);
+        // x is a column slice (not contiguous) when it can be: the op copies it.
+        const at::Tensor x = torch::randn({s.m, s.k + 8}, opts).narrow(1, 8, s.k);
+        const at::Tensor w = torch::randn({s.n, s.k}, opts), b = with_bias ? torch::randn({s.n}, opts) : at::Tensor();
+        const at::Tensor got = vlm::ops::linear(x.view({s.m, 1, s.k}).squeeze(1), w, b);
+        const at::Tensor ref = vlm::ops::linear_reference(x, w, b);
+        ASSERT_EQ(got.sizes(), ref.sizes());
+        EXPECT_LT(relative_max_error(got, ref), type == torch::kFloat ? 1e-5 : 1e-2)
+            << c10::toString(type) << " " << s.m << "x" << s.n << "x" << s.k << " bias " << with_bias;
+      }
+}
+
+TEST(Ops, LinearKeepsLeadingDimensions) {
+  torch::manual_seed(11);
+  const at::Tensor x = torch::randn({2, 1, 16}), w = torch::randn({5, 16}), b = torch::randn({5});
+  const at::Tensor got = vlm::ops::linear(x, w, b);
+  EXPECT_EQ(got.sizes(), (std::vector<int64_t>{2, 1, 5}));
+  EXPECT_TRUE(torch::allclose(got, vlm::ops::linear_reference(x, w, b), 1e-5, 1e-5));
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) return;
+  const auto cuda = torch::device(torch::kCUDA).dtype(torch::kBFloat16);
+  const at::Tensor got_cuda = vlm::ops::linear(x.to(cuda), w.to(cuda), b.to(cuda));
+  EXPECT_EQ(got_cuda.sizes(), (std::vector<int64_t>{2, 1, 5}));
+  EXPECT_LT(relative_max_error(got_cuda, vlm::ops::linear_reference(x.to(cuda), w.to(cuda), b.to(cuda))), 1e-2);
+}
+
+TEST(Ops, SwigluLinearCudaMatchesReference) {
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(12);
+  struct Shape {
+    int64_t m, n, k;
+  };
+  for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
+    for (const Shape s : {Shape{1, 8960, 1536}, Shape{2, 37, 200}, Shape{4, 1, 8}, Shape{6, 11, 64}}) {
+      const auto opts = torch::device(torch::kCUDA).dtype(type);
+      const at::Tensor x = torch::randn({s.m, 1, s.k}, opts);
+      const at::Tensor wg = torch::randn({s.n, s.k}, opts) / 4, wu = torch::randn({s.n, s.k}, opts);
+      const at::Tensor got = vlm::ops::swiglu_linear(x, wg, wu);
+      const at::Tensor ref = vlm::ops::swiglu_linear_reference(x, wg, wu);
+      ASSERT_EQ(got.sizes(), ref.sizes());
+      EXPECT_LT(relative_max_error(got, ref), type == torch::kFloat ? 1e-5 : 2e-2)
+          << c10::toString(type) << " " << s.m << "x" << s.n << "x" << s.k;
     }
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "kernels/ops.h"
 
 namespace vlm::qwen2_vl {
 namespace {
@@ -182,7 +183,7 @@ at::Tensor Qwen2VLImpl::decode_hidden(const at::Tensor& tokens, DecodeState& sta
 
 at::Tensor Qwen2VLImpl::logits(const at::Tensor& hidden) {
   if (lm_head) return lm_head(hidden);
-  return torch::nn::functional::linear(hidden, model->embed_tokens->weight);
+  return ops::linear(hidden, model->embed_tokens->weight);
 }
 
 }  // namespace vlm::qwen2_vl

@@ -64,7 +64,7 @@ at::Tensor TextAttentionImpl::fused_qkv(const at::Tensor& x) {
     qkv_bias_ = at::cat({q_proj->bias, k_proj->bias, v_proj->bias}, 0);
     qkv_source_ = std::move(source);
   }
-  return torch::nn::functional::linear(x, qkv_weight_, qkv_bias_);
+  return ops::linear(x, qkv_weight_, qkv_bias_);
 }
 
 TextMLPImpl::TextMLPImpl(int64_t hidden, int64_t intermediate, nn::Activation act_) : act(act_) {
@@ -74,7 +74,10 @@ TextMLPImpl::TextMLPImpl(int64_t hidden, int64_t intermediate, nn::Activation ac
 }
 
 at::Tensor TextMLPImpl::forward(const at::Tensor& x) {
-  if (act == nn::Activation::kSilu) return down_proj(ops::swiglu(gate_proj(x), up_proj(x)));
+  if (act == nn::Activation::kSilu) {
+    if (gate_proj->adapter() || up_proj->adapter()) return down_proj(ops::swiglu(gate_proj(x), up_proj(x)));
+    return down_proj(ops::swiglu_linear(x, gate_proj->weight, up_proj->weight));
+  }
   return down_proj(nn::activate(act, gate_proj(x)) * up_proj(x));
 }
 
