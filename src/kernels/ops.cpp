@@ -27,12 +27,15 @@ std::optional<cuda::ElemType> elem_type(at::ScalarType type) {
   }
 }
 
+// Whether autograd would record an op on t. Parameters require grad, but inference runs with grad mode off.
+bool records_grad(const at::Tensor& t) { return t.requires_grad() && at::GradMode::is_enabled(); }
+
 // Inputs a forward-only kernel may take: CUDA, one handled dtype, no autograd history to keep.
 bool kernel_inputs(std::initializer_list<const at::Tensor*> ts) {
   const at::Tensor& first = **ts.begin();
   if (!first.is_cuda() || !elem_type(first.scalar_type())) return false;
   for (const at::Tensor* t : ts)
-    if (!t->is_cuda() || t->scalar_type() != first.scalar_type() || t->requires_grad()) return false;
+    if (!t->is_cuda() || t->scalar_type() != first.scalar_type() || records_grad(*t)) return false;
   return true;
 }
 
@@ -59,7 +62,7 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
 #ifdef VLM_WITH_CUDA
   const auto type = x.scalar_type();
   if (x.is_cuda() && w.is_cuda() && w.scalar_type() == type && w.dim() == 1 && w.size(0) == x.size(-1) &&
-      (type == at::kFloat || type == at::kHalf || type == at::kBFloat16) && !(x.requires_grad() || w.requires_grad())) {
+      (type == at::kFloat || type == at::kHalf || type == at::kBFloat16) && !(records_grad(x) || records_grad(w))) {
     const at::Tensor xc = x.contiguous();
     const at::Tensor wc = w.contiguous();
     at::Tensor y = at::empty_like(xc);
