@@ -45,4 +45,27 @@ int dispatch(ElemType type, F&& f) {
   return static_cast<int>(cudaErrorInvalidValue);
 }
 
+// op(v over the whole block) for a commutative op; every thread gets it. blockDim.x is a multiple of 32, at most
+// 1024. Safe to call several times in a row.
+template <typename Op>
+__device__ __forceinline__ float block_reduce(float v, Op op) {
+  for (int off = 16; off > 0; off >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, off));
+  __shared__ float partial[32];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = (blockDim.x + 31) / 32;
+  __syncthreads();  // the readers of an earlier call are done with `partial`
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  v = partial[0];
+  for (int i = 1; i < warps; ++i) v = op(v, partial[i]);
+  return v;
+}
+
+__device__ __forceinline__ float block_sum(float v) {
+  return block_reduce(v, [](float a, float b) { return a + b; });
+}
+
+__device__ __forceinline__ float block_max(float v) {
+  return block_reduce(v, [](float a, float b) { return fmaxf(a, b); });
+}
+
 }  // namespace vlm::cuda

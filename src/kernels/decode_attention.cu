@@ -93,24 +93,32 @@ __global__ void __launch_bounds__(kWarps * 32) decode_chunk_kernel(
   }
 }
 
+// One block per (batch, head): the chunks' weights exp(m_c - max) go to shared memory first (a thread per chunk),
+// so the sums over chunks below are independent loads rather than a chain.
 template <typename T>
 __global__ void decode_merge_kernel(const float* __restrict__ work, T* __restrict__ y, int chunks, int d) {
+  extern __shared__ float weight[];  // [chunks]
+  __shared__ float s_inv;
   const int bh = blockIdx.x;
   const float* w = work + static_cast<int64_t>(bh) * chunks * (d + 2);
   float big = -FLT_MAX;
-  for (int c = 0; c < chunks; ++c)
+  for (int c = threadIdx.x; c < chunks; c += blockDim.x)
     if (w[c * (d + 2) + 1] > 0.f) big = fmaxf(big, w[c * (d + 2)]);
+  big = block_max(big);
   float total = 0.f;
-  for (int c = 0; c < chunks; ++c) {
+  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
     const float l = w[c * (d + 2) + 1];
-    if (l > 0.f) total += l * __expf(w[c * (d + 2)] - big);
+    weight[c] = l > 0.f ? __expf(w[c * (d + 2)] - big) : 0.f;
+    total += l > 0.f ? l * weight[c] : 0.f;
   }
-  const float inv = total > 0.f ? 1.f / total : 0.f;
+  total = block_sum(total);
+  if (threadIdx.x == 0) s_inv = total > 0.f ? 1.f / total : 0.f;
+  __syncthreads();
   for (int i = threadIdx.x; i < d; i += blockDim.x) {
     float sum = 0.f;
-    for (int c = 0; c < chunks; ++c)
-      if (w[c * (d + 2) + 1] > 0.f) sum += w[c * (d + 2) + 2 + i] * __expf(w[c * (d + 2)] - big);
-    y[static_cast<int64_t>(bh) * d + i] = from_f<T>(sum * inv);
+#pragma unroll 4
+    for (int c = 0; c < chunks; ++c) sum += w[c * (d + 2) + 2 + i] * weight[c];
+    y[static_cast<int64_t>(bh) * d + i] = from_f<T>(sum * s_inv);
   }
 }
 
@@ -131,9 +139,9 @@ int decode_attention_forward(ElemType type, const void* q, const void* k, const 
                                                         static_cast<const T*>(v), mask, workspace,
                                                         static_cast<int>(h), static_cast<int>(hkv), t,
                                                         static_cast<int>(d), scale);
-    decode_merge_kernel<T><<<static_cast<unsigned>(b * h), 128, 0, s>>>(workspace, static_cast<T*>(y),
-                                                                        static_cast<int>(chunks_of(t)),
-                                                                        static_cast<int>(d));
+    const int64_t chunks = chunks_of(t);
+    decode_merge_kernel<T><<<static_cast<unsigned>(b * h), 128, chunks * sizeof(float), s>>>(
+        workspace, static_cast<T*>(y), static_cast<int>(chunks), static_cast<int>(d));
     return static_cast<int>(cudaGetLastError());
   });
 }

@@ -5,23 +5,6 @@
 namespace vlm::cuda {
 namespace {
 
-// The sum of `v` over the block (every thread gets it). blockDim.x is a multiple of 32, at most 1024.
-__device__ float block_sum(float v) {
-  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-  __shared__ float partial[32];
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    const int warps = (blockDim.x + 31) / 32;
-    v = lane < warps ? partial[lane] : 0.f;
-    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-    if (lane == 0) partial[0] = v;
-  }
-  __syncthreads();
-  return partial[0];
-}
-
 // y = w * cast(h * rsqrt(mean(h^2) + eps)) over the row h (already in the element type).
 template <typename T>
 __device__ void normalise_row(const T* __restrict__ h, const T* __restrict__ w, T* __restrict__ y, int64_t cols,

@@ -84,7 +84,8 @@ TEST(Ops, DecodeAttentionCudaMatchesReference) {
   };
   for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
     for (const Shape s : {Shape{1, 12, 2, 1, 128}, Shape{3, 6, 3, 37, 64}, Shape{2, 4, 4, 64, 32},
-                          Shape{2, 12, 2, 65, 128}, Shape{1, 28, 4, 600, 128}, Shape{4, 8, 1, 1000, 256}}) {
+                          Shape{2, 12, 2, 65, 128}, Shape{1, 28, 4, 600, 128}, Shape{4, 8, 1, 1000, 256},
+                          Shape{1, 12, 2, 9000, 128}}) {
       const auto opts = torch::device(torch::kCUDA).dtype(type);
       const at::Tensor q = torch::randn({s.b, s.h, 1, s.d}, opts), k = torch::randn({s.b, s.hkv, s.t, s.d}, opts),
                        v = torch::randn({s.b, s.hkv, s.t, s.d}, opts);
@@ -205,11 +206,12 @@ TEST(Ops, LinearCudaMatchesReference) {
   struct Shape {
     int64_t m, n, k;
   };
-  // Kernel shapes (m <= 4; k % 8 == 0; the down projection's k 8960; remainders of the 4-deep unrolled loop) and
-  // ones that go to torch's linear (m 5, k 12, fp32).
+  // Kernel shapes (m <= 4; k % 8 == 0; the down projection's k 8960; remainders of the 4-deep unrolled loop; rows
+  // split over 1, 2, 4 and 8 warps) and ones that go to torch's linear (m 5, k 12, fp32).
   for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
     for (const Shape s : {Shape{1, 1, 8}, Shape{1, 2051, 1536}, Shape{2, 7, 8960}, Shape{3, 300, 72}, Shape{4, 33, 136},
-                          Shape{1, 1536, 8960}, Shape{5, 19, 64}, Shape{2, 9, 12}})
+                          Shape{1, 1536, 8960}, Shape{3, 5, 4096}, Shape{4, 33, 2048}, Shape{5, 19, 64},
+                          Shape{2, 9, 12}})
       for (bool with_bias : {false, true}) {
         const auto opts = torch::device(torch::kCUDA).dtype(type);
         // x is a column slice (not contiguous) when it can be: the op copies it.
@@ -243,7 +245,7 @@ TEST(Ops, SwigluLinearCudaMatchesReference) {
     int64_t m, n, k;
   };
   for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
-    for (const Shape s : {Shape{1, 8960, 1536}, Shape{2, 37, 200}, Shape{4, 1, 8}, Shape{6, 11, 64}}) {
+    for (const Shape s : {Shape{1, 8960, 1536}, Shape{2, 37, 200}, Shape{4, 1, 8}, Shape{1, 3, 4096}, Shape{6, 11, 64}}) {
       const auto opts = torch::device(torch::kCUDA).dtype(type);
       const at::Tensor x = torch::randn({s.m, 1, s.k}, opts);
       const at::Tensor wg = torch::randn({s.n, s.k}, opts) / 4, wu = torch::randn({s.n, s.k}, opts);
