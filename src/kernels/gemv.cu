@@ -38,88 +38,87 @@ __device__ __forceinline__ void accumulate(const uint4& wv, const uint4* xs, int
   }
 }
 
-// The dot products of weight row `row` over the 16-byte pieces [begin, end) with the M input rows in shared memory,
-// summed over the warp (every lane gets them).
+// The dot products of weight row `row` with the M input rows in shared memory, summed over the warp (every lane
+// gets them).
 template <typename T, int M>
 __device__ __forceinline__ void row_dots(const T* __restrict__ w, int64_t row, const uint4* xs, int64_t kv,
-                                         int64_t begin, int64_t end, float (&acc)[M]) {
+                                         float (&acc)[M]) {
   const uint4* wr = reinterpret_cast<const uint4*>(w + row * kv * 8);
   const int lane = threadIdx.x % 32;
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = 0.f;
-  int64_t i = begin + lane;
-  for (; i + 32 * (kUnroll - 1) < end; i += 32 * kUnroll) {
+  int64_t i = lane;
+  for (; i + 32 * (kUnroll - 1) < kv; i += 32 * kUnroll) {
     uint4 wv[kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) wv[u] = __ldcs(wr + i + 32 * u);  // streamed: read once per step
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) accumulate<T, M>(wv[u], xs, kv, i + 32 * u, acc);
   }
-  for (; i < end; i += 32) accumulate<T, M>(__ldcs(wr + i), xs, kv, i, acc);
+  for (; i < kv; i += 32) accumulate<T, M>(__ldcs(wr + i), xs, kv, i, acc);
 #pragma unroll
   for (int m = 0; m < M; ++m)
     for (int off = 16; off > 0; off >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], off);
 }
 
-// Copies the M input rows [M, k] into shared memory as 16-byte pieces.
-__device__ __forceinline__ void load_inputs(const void* x, uint4* xs, int64_t count) {
-  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) xs[i] = reinterpret_cast<const uint4*>(x)[i];
+// The M input rows [M, k] in shared memory (as 16-byte pieces): x itself, or with a norm weight
+// rms_norm(x + residual) * norm_weight with the numbers of add_rms_norm_forward (h = x + residual rounded, normalised
+// in fp32, rounded, times the weight); block 0 writes h to sum_out. Each block computes the norm itself: it is
+// small next to the weight rows the block streams.
+template <typename T, int M>
+__device__ __forceinline__ void load_inputs(const GemvArgs& a, uint4* xs) {
+  const int64_t k = a.k;
+  if (!a.norm_weight) {
+    for (int64_t i = threadIdx.x; i < M * k / 8; i += blockDim.x) xs[i] = static_cast<const uint4*>(a.x)[i];
+    __syncthreads();
+    return;
+  }
+  const auto* x = static_cast<const T*>(a.x);
+  const auto* r = static_cast<const T*>(a.residual);
+  const auto* nw = static_cast<const T*>(a.norm_weight);
+  auto* h_out = blockIdx.x == 0 ? static_cast<T*>(a.sum_out) : nullptr;
+  T* h = reinterpret_cast<T*>(xs);
+  for (int m = 0; m < M; ++m) {
+    float sum = 0.f;
+    for (int64_t i = threadIdx.x; i < k; i += blockDim.x) {
+      const int64_t j = m * k + i;
+      const T hv = r ? from_f<T>(to_f(x[j]) + to_f(r[j])) : x[j];
+      h[j] = hv;
+      if (h_out) h_out[j] = hv;
+      sum += to_f(hv) * to_f(hv);
+    }
+    const float inv = rsqrtf(block_sum(sum) / static_cast<float>(k) + a.eps);
+    for (int64_t i = threadIdx.x; i < k; i += blockDim.x)  // each thread rereads only what it wrote
+      h[m * k + i] = from_f<T>(to_f(nw[i]) * to_f(from_f<T>(to_f(h[m * k + i]) * inv)));
+  }
   __syncthreads();
 }
 
 // Plain: y[m, r] = x[m, :] . w[r, :] (+ bias[r]) in fp32, rounded once.
 // kSwiglu: y[m, r] = silu(g) * u with g = x[m, :] . w[r, :] and u = x[m, :] . w_up[r, :], each rounded to T first
 // (the numbers of two products followed by the SwiGLU kernel).
-// `split` warps (1, 2, 4 or 8) share a row, each taking a slice of k, so that short and wide matrices still keep
-// enough loads in flight; their partial sums meet in shared memory.
+// The input rows are first prepared in shared memory (see load_inputs).
 template <typename T, int M, bool kSwiglu>
-__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const T* __restrict__ x, const T* __restrict__ w,
-                                                           const T* __restrict__ w_up, const T* __restrict__ bias,
-                                                           T* __restrict__ y, int64_t n, int64_t k, int split) {
+__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvArgs a) {
   extern __shared__ uint4 xs[];
-  __shared__ float partial[kWarps][2][M];
-  const int64_t kv = k / 8;
-  load_inputs(x, xs, M * kv);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int part = warp % split, rows_per_block = kWarps / split;
-  const int64_t begin = kv * part / split, end = kv * (part + 1) / split;
-  for (int64_t base = static_cast<int64_t>(blockIdx.x) * rows_per_block; base < n;
-       base += static_cast<int64_t>(gridDim.x) * rows_per_block) {
-    const int64_t row = base + warp / split;
+  const int64_t n = a.n, kv = a.k / 8;
+  load_inputs<T, M>(a, xs);
+  const auto* w = static_cast<const T*>(a.w);
+  const auto* bias = static_cast<const T*>(a.bias);
+  auto* y = static_cast<T*>(a.y);
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * kWarps;
+  for (int64_t row = blockIdx.x * kWarps + threadIdx.x / 32; row < n; row += warps) {
     float g[M], u[M];
-    if (row < n) {
-      row_dots<T, M>(w, row, xs, kv, begin, end, g);
-      if constexpr (kSwiglu) row_dots<T, M>(w_up, row, xs, kv, begin, end, u);
-    }
-    if (split > 1) {  // the row's first warp adds the others' partial sums
-      if (lane == 0 && row < n) {
+    row_dots<T, M>(w, row, xs, kv, g);
+    if constexpr (kSwiglu) row_dots<T, M>(static_cast<const T*>(a.w_up), row, xs, kv, u);
+    if (threadIdx.x % 32 != 0) continue;
 #pragma unroll
-        for (int m = 0; m < M; ++m) {
-          partial[warp][0][m] = g[m];
-          if constexpr (kSwiglu) partial[warp][1][m] = u[m];
-        }
-      }
-      __syncthreads();
-      if (part == 0 && lane == 0 && row < n) {
-        for (int p = 1; p < split; ++p) {
-#pragma unroll
-          for (int m = 0; m < M; ++m) {
-            g[m] += partial[warp + p][0][m];
-            if constexpr (kSwiglu) u[m] += partial[warp + p][1][m];
-          }
-        }
-      }
-      __syncthreads();  // partial is reused by the next rows
-    }
-    if (part == 0 && lane == 0 && row < n) {
-#pragma unroll
-      for (int m = 0; m < M; ++m) {
-        if constexpr (kSwiglu) {
-          const float gm = to_f(from_f<T>(g[m])), um = to_f(from_f<T>(u[m]));
-          y[m * n + row] = from_f<T>(gm / (1.f + __expf(-gm)) * um);
-        } else {
-          y[m * n + row] = from_f<T>(g[m] + (bias ? to_f(bias[row]) : 0.f));
-        }
+    for (int m = 0; m < M; ++m) {
+      if constexpr (kSwiglu) {
+        const float gm = to_f(from_f<T>(g[m])), um = to_f(from_f<T>(u[m]));
+        y[m * n + row] = from_f<T>(gm / (1.f + __expf(-gm)) * um);
+      } else {
+        y[m * n + row] = from_f<T>(g[m] + (bias ? to_f(bias[row]) : 0.f));
       }
     }
   }
@@ -137,26 +136,16 @@ int sm_count() {
 
 // Launches kernel<<<grid, 256, smem>>> with a grid of at most a few resident blocks per SM, allowing dynamic shared
 // memory past the default 48 KB where the inputs need it.
-// Warps per row: the fewest (1, 2, 4, 8) that give about 32 warps per SM, as long as each warp keeps at least 64
-// pieces of 16 bytes of its row.
-int split_for(int64_t n, int64_t k) {
-  int split = 1;
-  while (split < kWarps && n * split < 32 * sm_count() && k / 8 / (split * 2) >= 64) split *= 2;
-  return split;
-}
-
 template <typename T, int M, bool kSwiglu>
-int launch(const T* x, const T* w, const T* w_up, const T* bias, T* y, int64_t n, int64_t k, void* stream) {
+int launch(const GemvArgs& a, void* stream) {
   const auto kernel = gemv_kernel<T, M, kSwiglu>;
-  const int64_t smem = M * k * 2;
+  const int64_t smem = M * a.k * 2;
   if (smem > 48 * 1024 &&
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kGemvMaxInputBytes) != cudaSuccess)
     return static_cast<int>(cudaGetLastError());
-  const int split = split_for(n, k), rows_per_block = kWarps / split;
   const int64_t per_sm = std::max<int64_t>(1, std::min<int64_t>(8, (200 * 1024) / (smem + 1024)));
-  const int64_t grid = std::min<int64_t>((n + rows_per_block - 1) / rows_per_block, per_sm * sm_count());
-  kernel<<<static_cast<unsigned>(grid), kWarps * 32, smem, static_cast<cudaStream_t>(stream)>>>(x, w, w_up, bias, y,
-                                                                                                n, k, split);
+  const int64_t grid = std::max<int64_t>(1, std::min<int64_t>((a.n + kWarps - 1) / kWarps, per_sm * sm_count()));
+  kernel<<<static_cast<unsigned>(grid), kWarps * 32, smem, static_cast<cudaStream_t>(stream)>>>(a);
   return static_cast<int>(cudaGetLastError());
 }
 
@@ -180,37 +169,17 @@ bool fits(ElemType type, int64_t m, int64_t k) {
 
 bool gemv_supported(ElemType type, int64_t m, int64_t k) { return fits(type, m, k); }
 
-int gemv_forward(ElemType type, const void* x, const void* w, const void* bias, void* y, int64_t m, int64_t n,
-                 int64_t k, void* stream) {
-  if (!fits(type, m, k)) return static_cast<int>(cudaErrorInvalidValue);
-  if (n == 0) return 0;
+int gemv_forward(ElemType type, const GemvArgs& a, void* stream) {
+  if (!fits(type, a.m, a.k) || (a.residual && !a.norm_weight)) return static_cast<int>(cudaErrorInvalidValue);
+  if (a.n == 0 && !a.sum_out) return 0;
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_same_v<T, float>) {
       return static_cast<int>(cudaErrorInvalidValue);
     } else {
-      return with_rows(m, [&](auto rows) {
+      return with_rows(a.m, [&](auto rows) {
         constexpr int M = decltype(rows)::value;
-        return launch<T, M, false>(static_cast<const T*>(x), static_cast<const T*>(w), nullptr,
-                                   static_cast<const T*>(bias), static_cast<T*>(y), n, k, stream);
-      });
-    }
-  });
-}
-
-int gemv_swiglu_forward(ElemType type, const void* x, const void* w_gate, const void* w_up, void* y, int64_t m,
-                        int64_t n, int64_t k, void* stream) {
-  if (!fits(type, m, k)) return static_cast<int>(cudaErrorInvalidValue);
-  if (n == 0) return 0;
-  return dispatch(type, [&](auto tag) {
-    using T = decltype(tag);
-    if constexpr (std::is_same_v<T, float>) {
-      return static_cast<int>(cudaErrorInvalidValue);
-    } else {
-      return with_rows(m, [&](auto rows) {
-        constexpr int M = decltype(rows)::value;
-        return launch<T, M, true>(static_cast<const T*>(x), static_cast<const T*>(w_gate),
-                                  static_cast<const T*>(w_up), nullptr, static_cast<T*>(y), n, k, stream);
+        return a.w_up ? launch<T, M, true>(a, stream) : launch<T, M, false>(a, stream);
       });
     }
   });

@@ -44,17 +44,28 @@ int decode_attention_forward(ElemType type, const void* q, const void* k, const 
                              float* workspace, int64_t b, int64_t h, int64_t hkv, int64_t t, int64_t d, float scale,
                              void* stream);
 
-// Matrix-vector products for decoding: y[m, r] = x[m, :] . w[r, :] (+ bias[r]) for x [M, K], w [N, K], bias [N]
-// (or null), y [M, N], fp16 or bf16, accumulated in fp32 and rounded once. gemv_supported says which shapes the
-// kernel takes: M <= 4, K a multiple of 8, the inputs at most kGemvMaxInputBytes (they sit in shared memory);
-// pointers 16-byte aligned.
+// Matrix-vector products for decoding, fp16 or bf16, accumulated in fp32 and rounded once. The input rows are x
+// [M, K], or, with norm_weight, rms_norm(x + residual) * norm_weight (residual optional; the numbers of
+// add_rms_norm_forward, with x + residual written to sum_out [M, K] when given). Then
+//   plain (w_up null): y[m, r] = in[m, :] . w[r, :] (+ bias[r]) for w [N, K], bias [N] or null, y [M, N];
+//   SwiGLU (w_up set):  y[m, r] = silu(g) * u with g, u the products with w and w_up [N, K], each rounded to the
+//                       element type first (the numbers of two plain products and swiglu_forward).
+// gemv_supported says which shapes the kernel takes: M <= 4, K a multiple of 8, the inputs at most
+// kGemvMaxInputBytes (they sit in shared memory). Pointers 16-byte aligned.
 constexpr int64_t kGemvMaxInputBytes = 64 * 1024;
+struct GemvArgs {
+  const void* x = nullptr;
+  const void* residual = nullptr;
+  const void* norm_weight = nullptr;
+  float eps = 0.f;
+  void* sum_out = nullptr;
+  const void* w = nullptr;
+  const void* w_up = nullptr;
+  const void* bias = nullptr;
+  void* y = nullptr;
+  int64_t m = 0, n = 0, k = 0;
+};
 bool gemv_supported(ElemType type, int64_t m, int64_t k);
-int gemv_forward(ElemType type, const void* x, const void* w, const void* bias, void* y, int64_t m, int64_t n,
-                 int64_t k, void* stream);
-// The MLP's first half fused: y[m, r] = silu(g) * u with g, u the products of x with w_gate, w_up [N, K], each
-// rounded to the element type before the SwiGLU (the numbers of two gemv_forward calls and swiglu_forward).
-int gemv_swiglu_forward(ElemType type, const void* x, const void* w_gate, const void* w_up, void* y, int64_t m,
-                        int64_t n, int64_t k, void* stream);
+int gemv_forward(ElemType type, const GemvArgs& args, void* stream);
 
 }  // namespace vlm::cuda

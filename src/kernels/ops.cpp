@@ -254,19 +254,58 @@ at::Tensor linear_reference(const at::Tensor& x, const at::Tensor& w, const at::
   return y.to(x.scalar_type());
 }
 
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
+namespace {
+
+// The matrix-vector kernel on x's rows, with the projection's weights in `a` (w, w_up, bias; the x, norm and output
+// fields are filled here) and, with norm_weight, the add and norm before it. Returns {h, y}, or nothing where the
+// kernel does not take these inputs.
+std::optional<std::pair<at::Tensor, at::Tensor>> try_gemv(const at::Tensor& x, const at::Tensor& residual,
+                                                          const at::Tensor& norm_weight, double eps,
+                                                          const at::Tensor& w, const at::Tensor& w_up,
+                                                          const at::Tensor& bias) {
 #ifdef VLM_WITH_CUDA
-  if (gemv_inputs(x, {&w}) &&
-      (!bias.defined() || (kernel_inputs({&x, &bias}) && bias.dim() == 1 && bias.size(0) == w.size(0)))) {
-    const at::Tensor rows = gemv_rows(x), b = bias.defined() ? bias.contiguous() : bias;
-    at::Tensor y = at::empty(output_sizes(x, w.size(0)), x.options());
-    const int err = cuda::gemv_forward(*elem_type(x.scalar_type()), rows.data_ptr(), w.data_ptr(),
-                                       b.defined() ? b.data_ptr() : nullptr, y.data_ptr(), rows.size(0), w.size(0),
-                                       rows.size(1), current_stream());
-    VLM_CHECK(err == 0, "gemv CUDA kernel failed with CUDA error ", err);
-    return y;
-  }
+  if (!gemv_inputs(x, {&w}) || (w_up.defined() && (!gemv_inputs(x, {&w_up}) || w_up.sizes() != w.sizes())) ||
+      (bias.defined() && !(kernel_inputs({&x, &bias}) && bias.dim() == 1 && bias.size(0) == w.size(0))) ||
+      (residual.defined() && !(kernel_inputs({&x, &residual}) && residual.sizes() == x.sizes())) ||
+      (norm_weight.defined() &&
+       !(kernel_inputs({&x, &norm_weight}) && norm_weight.dim() == 1 && norm_weight.size(0) == x.size(-1))))
+    return std::nullopt;
+  const at::Tensor rows = gemv_rows(x);
+  const at::Tensor r = residual.defined() ? gemv_rows(residual) : residual;
+  const at::Tensor nw = norm_weight.defined() ? norm_weight.contiguous() : norm_weight;
+  const at::Tensor b = bias.defined() ? bias.contiguous() : bias;
+  at::Tensor y = at::empty(output_sizes(x, w.size(0)), x.options());
+  at::Tensor h = residual.defined() ? at::empty_like(rows).view(x.sizes()) : x;
+  cuda::GemvArgs a;
+  a.x = rows.data_ptr();
+  a.residual = r.defined() ? r.data_ptr() : nullptr;
+  a.norm_weight = nw.defined() ? nw.data_ptr() : nullptr;
+  a.eps = static_cast<float>(eps);
+  a.sum_out = residual.defined() ? h.data_ptr() : nullptr;
+  a.w = w.data_ptr();
+  a.w_up = w_up.defined() ? w_up.data_ptr() : nullptr;
+  a.bias = b.defined() ? b.data_ptr() : nullptr;
+  a.y = y.data_ptr();
+  a.m = rows.size(0), a.n = w.size(0), a.k = rows.size(1);
+  const int err = cuda::gemv_forward(*elem_type(x.scalar_type()), a, current_stream());
+  VLM_CHECK(err == 0, "gemv CUDA kernel failed with CUDA error ", err);
+  return std::make_pair(h, y);
+#else
+  return std::nullopt;
 #endif
+}
+
+// {h, rms_norm(h) * norm_weight} with h = x + residual, or h = x without a residual.
+std::pair<at::Tensor, at::Tensor> add_norm(const at::Tensor& x, const at::Tensor& residual,
+                                           const at::Tensor& norm_weight, double eps) {
+  if (residual.defined()) return add_rms_norm(x, residual, norm_weight, eps);
+  return {x, rms_norm(x, norm_weight, eps)};
+}
+
+}  // namespace
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
+  if (auto hy = try_gemv(x, {}, {}, 0.0, w, {}, bias)) return hy->second;
   return at::linear(x, w, bias);
 }
 
@@ -275,18 +314,24 @@ at::Tensor swiglu_linear_reference(const at::Tensor& x, const at::Tensor& w_gate
 }
 
 at::Tensor swiglu_linear(const at::Tensor& x, const at::Tensor& w_gate, const at::Tensor& w_up) {
-#ifdef VLM_WITH_CUDA
-  if (gemv_inputs(x, {&w_gate, &w_up}) && w_gate.sizes() == w_up.sizes()) {
-    const at::Tensor rows = gemv_rows(x);
-    at::Tensor y = at::empty(output_sizes(x, w_gate.size(0)), x.options());
-    const int err = cuda::gemv_swiglu_forward(*elem_type(x.scalar_type()), rows.data_ptr(), w_gate.data_ptr(),
-                                              w_up.data_ptr(), y.data_ptr(), rows.size(0), w_gate.size(0),
-                                              rows.size(1), current_stream());
-    VLM_CHECK(err == 0, "gemv_swiglu CUDA kernel failed with CUDA error ", err);
-    return y;
-  }
-#endif
+  if (auto hy = try_gemv(x, {}, {}, 0.0, w_gate, w_up, {})) return hy->second;
   return swiglu(ops::linear(x, w_gate), ops::linear(x, w_up));
+}
+
+std::pair<at::Tensor, at::Tensor> add_rms_norm_linear(const at::Tensor& x, const at::Tensor& residual,
+                                                      const at::Tensor& norm_weight, double eps, const at::Tensor& w,
+                                                      const at::Tensor& bias) {
+  if (auto hy = try_gemv(x, residual, norm_weight, eps, w, {}, bias)) return *hy;
+  auto [h, normed] = add_norm(x, residual, norm_weight, eps);
+  return {h, ops::linear(normed, w, bias)};
+}
+
+std::pair<at::Tensor, at::Tensor> add_rms_norm_swiglu_linear(const at::Tensor& x, const at::Tensor& residual,
+                                                             const at::Tensor& norm_weight, double eps,
+                                                             const at::Tensor& w_gate, const at::Tensor& w_up) {
+  if (auto hy = try_gemv(x, residual, norm_weight, eps, w_gate, w_up, {})) return *hy;
+  auto [h, normed] = add_norm(x, residual, norm_weight, eps);
+  return {h, swiglu_linear(normed, w_gate, w_up)};
 }
 
 }  // namespace vlm::ops

@@ -57,6 +57,17 @@ at::Tensor linear_reference(const at::Tensor& x, const at::Tensor& w, const at::
 at::Tensor swiglu_linear(const at::Tensor& x, const at::Tensor& w_gate, const at::Tensor& w_up);
 at::Tensor swiglu_linear_reference(const at::Tensor& x, const at::Tensor& w_gate, const at::Tensor& w_up);
 
+// A pre-norm block's residual add and RMSNorm fused into the projection after them: {h, linear(rms_norm(h) *
+// norm_weight, w, bias)} with h = x + residual (h = x when residual is undefined), and the same with swiglu_linear
+// as the projection. The matrix-vector kernel's case runs as one kernel; otherwise add_rms_norm (or rms_norm) and
+// the projection run one after the other.
+std::pair<at::Tensor, at::Tensor> add_rms_norm_linear(const at::Tensor& x, const at::Tensor& residual,
+                                                      const at::Tensor& norm_weight, double eps, const at::Tensor& w,
+                                                      const at::Tensor& bias = {});
+std::pair<at::Tensor, at::Tensor> add_rms_norm_swiglu_linear(const at::Tensor& x, const at::Tensor& residual,
+                                                             const at::Tensor& norm_weight, double eps,
+                                                             const at::Tensor& w_gate, const at::Tensor& w_up);
+
 // True when this build carries the CUDA kernels.
 bool has_cuda_kernels();
 

@@ -256,3 +256,32 @@ TEST(Ops, SwigluLinearCudaMatchesReference) {
           << c10::toString(type) << " " << s.m << "x" << s.n << "x" << s.k;
     }
 }
+
+TEST(Ops, AddRmsNormLinearCudaMatchesReference) {
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(13);
+  struct Shape {
+    int64_t m, n, k;
+  };
+  // The kernel's shapes and one that falls back (m 5); with and without the residual; plain and SwiGLU.
+  for (auto type : {torch::kHalf, torch::kBFloat16})
+    for (const Shape s : {Shape{1, 2048, 1536}, Shape{2, 37, 200}, Shape{4, 9, 8960}, Shape{5, 11, 64}})
+      for (bool with_residual : {false, true}) {
+        const auto opts = torch::device(torch::kCUDA).dtype(type);
+        const at::Tensor x = torch::randn({s.m, 1, s.k}, opts) * 3;
+        const at::Tensor r = with_residual ? torch::randn({s.m, 1, s.k}, opts) : at::Tensor();
+        const at::Tensor nw = torch::rand({s.k}, opts) + 0.5, w = torch::randn({s.n, s.k}, opts) / 8,
+                         w_up = torch::randn({s.n, s.k}, opts), bias = torch::randn({s.n}, opts);
+        const auto [h_ref, normed] = with_residual ? vlm::ops::add_rms_norm_reference(x, r, nw, 1e-6)
+                                                   : std::make_pair(x, vlm::ops::rms_norm_reference(x, nw, 1e-6));
+        const std::string what = std::string(c10::toString(type)) + " " + std::to_string(s.m) + "x" +
+                                 std::to_string(s.n) + "x" + std::to_string(s.k) +
+                                 (with_residual ? " residual" : "");
+        const auto [h, y] = vlm::ops::add_rms_norm_linear(x, r, nw, 1e-6, w, bias);
+        EXPECT_TRUE(torch::equal(h, h_ref)) << what;
+        EXPECT_LT(relative_max_error(y, vlm::ops::linear_reference(normed, w, bias)), 2e-2) << what;
+        const auto [h2, act] = vlm::ops::add_rms_norm_swiglu_linear(x, r, nw, 1e-6, w, w_up);
+        EXPECT_TRUE(torch::equal(h2, h_ref)) << what;
+        EXPECT_LT(relative_max_error(act, vlm::ops::swiglu_linear_reference(normed, w, w_up)), 3e-2) << what;
+      }
+}

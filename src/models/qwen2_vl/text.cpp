@@ -18,14 +18,7 @@ at::Tensor TextAttentionImpl::forward(const at::Tensor& x, const nn::CosSin& rop
                                       const nn::AttentionMask& mask, nn::KVCache* cache, int64_t layer) {
   const int64_t b = x.size(0), l = x.size(1);
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  if (rope.positions.defined()) {
-    VLM_CHECK(cache && cache->slot().defined() && l == 1 && mask.dense, "a fused decoding step needs a fixed KV cache");
-    const auto [k_cache, v_cache] = cache->layer(layer);
-    const at::Tensor q = ops::rope_qkv_decode(project_qkv_joined(x), rope.positions, rope.inv_freq, k_cache, v_cache,
-                                              cache->slot(), heads);
-    const at::Tensor out = nn::gqa_attention(q, k_cache, v_cache, mask, scale);
-    return o_proj(out.transpose(1, 2).reshape({b, 1, heads * head_dim}));
-  }
+  if (rope.positions.defined()) return decode_step(project_qkv_joined(x), rope, mask, cache, layer);
   // [B, L, H*D] -> [B, L, H, D] (rotated in this layout, cos/sin [B, L, D]) -> [B, H, L, D]
   const at::Tensor cos = rope.cos.squeeze(1), sin = rope.sin.squeeze(1);
   const auto [qx, kx, vx] = project_qkv(x);
@@ -35,6 +28,19 @@ at::Tensor TextAttentionImpl::forward(const at::Tensor& x, const nn::CosSin& rop
   if (cache) std::tie(k, v) = cache->update(layer, k, v);
   const at::Tensor out = nn::gqa_attention(q, k, v, mask, scale);
   return o_proj(out.transpose(1, 2).reshape({b, l, heads * head_dim}));
+}
+
+at::Tensor TextAttentionImpl::decode_step(const at::Tensor& qkv, const nn::CosSin& rope, const nn::AttentionMask& mask,
+                                          nn::KVCache* cache, int64_t layer) {
+  const int64_t b = qkv.size(0);
+  VLM_CHECK(cache && cache->slot().defined() && qkv.size(1) == 1 && mask.dense,
+            "a fused decoding step needs a fixed KV cache");
+  const auto [k_cache, v_cache] = cache->layer(layer);
+  const at::Tensor q =
+      ops::rope_qkv_decode(qkv, rope.positions, rope.inv_freq, k_cache, v_cache, cache->slot(), heads);
+  const at::Tensor out =
+      nn::gqa_attention(q, k_cache, v_cache, mask, 1.0 / std::sqrt(static_cast<double>(head_dim)));
+  return o_proj(out.transpose(1, 2).reshape({b, 1, heads * head_dim}));
 }
 
 bool TextAttentionImpl::can_fuse_qkv(const at::Tensor& x) const {
@@ -55,6 +61,11 @@ at::Tensor TextAttentionImpl::project_qkv_joined(const at::Tensor& x) {
 }
 
 at::Tensor TextAttentionImpl::fused_qkv(const at::Tensor& x) {
+  const auto [w, bias] = fused_qkv_weights();
+  return ops::linear(x, w, bias);
+}
+
+std::pair<at::Tensor, at::Tensor> TextAttentionImpl::fused_qkv_weights() {
   std::vector<std::pair<const void*, uint32_t>> source;
   for (const at::Tensor* t : {&q_proj->weight, &k_proj->weight, &v_proj->weight, &q_proj->bias, &k_proj->bias,
                               &v_proj->bias})
@@ -64,7 +75,7 @@ at::Tensor TextAttentionImpl::fused_qkv(const at::Tensor& x) {
     qkv_bias_ = at::cat({q_proj->bias, k_proj->bias, v_proj->bias}, 0);
     qkv_source_ = std::move(source);
   }
-  return ops::linear(x, qkv_weight_, qkv_bias_);
+  return {qkv_weight_, qkv_bias_};
 }
 
 TextMLPImpl::TextMLPImpl(int64_t hidden, int64_t intermediate, nn::Activation act_) : act(act_) {
@@ -73,11 +84,13 @@ TextMLPImpl::TextMLPImpl(int64_t hidden, int64_t intermediate, nn::Activation ac
   down_proj = register_module("down_proj", nn::Linear(intermediate, hidden, false));
 }
 
+bool TextMLPImpl::fusable() const {
+  return act == nn::Activation::kSilu && !gate_proj->adapter() && !up_proj->adapter();
+}
+
 at::Tensor TextMLPImpl::forward(const at::Tensor& x) {
-  if (act == nn::Activation::kSilu) {
-    if (gate_proj->adapter() || up_proj->adapter()) return down_proj(ops::swiglu(gate_proj(x), up_proj(x)));
-    return down_proj(ops::swiglu_linear(x, gate_proj->weight, up_proj->weight));
-  }
+  if (fusable()) return down_proj(ops::swiglu_linear(x, gate_proj->weight, up_proj->weight));
+  if (act == nn::Activation::kSilu) return down_proj(ops::swiglu(gate_proj(x), up_proj(x)));
   return down_proj(nn::activate(act, gate_proj(x)) * up_proj(x));
 }
 
@@ -98,6 +111,16 @@ at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const nn::CosSin& rope
 std::pair<at::Tensor, at::Tensor> DecoderLayerImpl::step(const at::Tensor& x, const at::Tensor& pending,
                                                          const nn::CosSin& rope, const nn::AttentionMask& mask,
                                                          nn::KVCache* cache, int64_t layer) {
+  if (rope.positions.defined() && self_attn->can_fuse_qkv(x) && mlp->fusable()) {
+    // A decoding step: each residual add and norm runs inside the projection after it.
+    const auto [w, bias] = self_attn->fused_qkv_weights();
+    const auto [h, qkv] = ops::add_rms_norm_linear(x, pending, input_layernorm->weight, input_layernorm->eps, w, bias);
+    const at::Tensor attn = self_attn->decode_step(qkv, rope, mask, cache, layer);
+    const auto [h2, act] = ops::add_rms_norm_swiglu_linear(h, attn, post_attention_layernorm->weight,
+                                                           post_attention_layernorm->eps, mlp->gate_proj->weight,
+                                                           mlp->up_proj->weight);
+    return {h2, mlp->down_proj(act)};
+  }
   const auto [h, normed] =
       pending.defined() ? ops::add_rms_norm(x, pending, input_layernorm->weight, input_layernorm->eps)
                         : std::pair<at::Tensor, at::Tensor>{x, input_layernorm(x)};

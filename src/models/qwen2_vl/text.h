@@ -25,6 +25,12 @@ class TextAttentionImpl : public torch::nn::Module {
   // k and v into the cache.
   at::Tensor forward(const at::Tensor& x, const nn::CosSin& rope, const nn::AttentionMask& mask,
                      nn::KVCache* cache, int64_t layer);
+  // The decoding step after the projection, from the joined q, k, v projections qkv [B, 1, (H + 2 Hkv) D].
+  at::Tensor decode_step(const at::Tensor& qkv, const nn::CosSin& rope, const nn::AttentionMask& mask,
+                         nn::KVCache* cache, int64_t layer);
+  // Whether the q, k, v projections of x may run as one over the joined weights, and those weights {w, bias}.
+  bool can_fuse_qkv(const at::Tensor& x) const;
+  std::pair<at::Tensor, at::Tensor> fused_qkv_weights();
   nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t heads, kv_heads, head_dim;
 
@@ -35,7 +41,6 @@ class TextAttentionImpl : public torch::nn::Module {
   // by tensor version and address).
   std::array<at::Tensor, 3> project_qkv(const at::Tensor& x);
   at::Tensor project_qkv_joined(const at::Tensor& x);
-  bool can_fuse_qkv(const at::Tensor& x) const;
   at::Tensor fused_qkv(const at::Tensor& x);
   at::Tensor qkv_weight_, qkv_bias_;
   std::vector<std::pair<const void*, uint32_t>> qkv_source_;
@@ -46,6 +51,8 @@ class TextMLPImpl : public torch::nn::Module {
  public:
   TextMLPImpl(int64_t hidden, int64_t intermediate, nn::Activation act);
   at::Tensor forward(const at::Tensor& x);
+  // SwiGLU without adapters on gate and up: their products and the activation may run as one (ops::swiglu_linear).
+  bool fusable() const;
   nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
   nn::Activation act;
 };
