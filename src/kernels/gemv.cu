@@ -2,7 +2,7 @@
 // cuBLAS's GEMM kernels for M = 1 leave a large share of the bandwidth unused on these shapes, and a decoding step
 // is nothing but such products. One warp (or a few, for short and wide matrices) computes one output column
 // (weight row) for every input row: the inputs sit in shared memory, each lane streams 16-byte pieces of the weight
-// row (four loads in flight), and the fp32 partial sums meet by warp shuffles. Blocks loop over the rows, so the
+// row (eight loads in flight), and the fp32 partial sums meet by warp shuffles. Blocks loop over the rows, so the
 // grid is a few blocks per SM.
 #include <algorithm>
 #include <cstdint>
@@ -14,7 +14,7 @@ namespace vlm::cuda {
 namespace {
 
 constexpr int kWarps = 8;    // warps (weight rows at a time) per block
-constexpr int kUnroll = 4;   // 16-byte weight loads in flight per lane
+constexpr int kUnroll = 8;   // 16-byte weight loads in flight per lane
 constexpr int kMaxRows = 4;  // input rows handled together
 
 // Eight elements of T as floats.
@@ -47,15 +47,16 @@ __device__ __forceinline__ void row_dots(const T* __restrict__ w, int64_t row, c
   const int lane = threadIdx.x % 32;
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = 0.f;
-  int64_t i = lane;
-  for (; i + 32 * (kUnroll - 1) < kv; i += 32 * kUnroll) {
+  for (int64_t i = lane; i < kv; i += 32 * kUnroll) {
+    // All of a round's loads are issued before any is used (the last round's are predicated).
     uint4 wv[kUnroll];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) wv[u] = __ldcs(wr + i + 32 * u);  // streamed: read once per step
+    for (int u = 0; u < kUnroll; ++u)
+      if (i + 32 * u < kv) wv[u] = __ldcs(wr + i + 32 * u);  // streamed: read once per step
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) accumulate<T, M>(wv[u], xs, kv, i + 32 * u, acc);
+    for (int u = 0; u < kUnroll; ++u)
+      if (i + 32 * u < kv) accumulate<T, M>(wv[u], xs, kv, i + 32 * u, acc);
   }
-  for (; i < kv; i += 32) accumulate<T, M>(__ldcs(wr + i), xs, kv, i, acc);
 #pragma unroll
   for (int m = 0; m < M; ++m)
     for (int off = 16; off > 0; off >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], off);

@@ -206,8 +206,8 @@ TEST(Ops, LinearCudaMatchesReference) {
   struct Shape {
     int64_t m, n, k;
   };
-  // Kernel shapes (m <= 4; k % 8 == 0; the down projection's k 8960; remainders of the 4-deep unrolled loop; rows
-  // split over 1, 2, 4 and 8 warps) and ones that go to torch's linear (m 5, k 12, fp32).
+  // Kernel shapes (m <= 4; k % 8 == 0; the down projection's k 8960; full and partial rounds of the unrolled loads)
+  // and ones that go to torch's linear (m 5, k 12, fp32).
   for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
     for (const Shape s : {Shape{1, 1, 8}, Shape{1, 2051, 1536}, Shape{2, 7, 8960}, Shape{3, 300, 72}, Shape{4, 33, 136},
                           Shape{1, 1536, 8960}, Shape{3, 5, 4096}, Shape{4, 33, 2048}, Shape{5, 19, 64},
