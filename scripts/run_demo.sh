@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The README's first command. Sets up (system packages), builds `vlm`, and runs the demo on the bundled model
 # (models/tiny-qwen2-vl-shapes, a tiny Qwen2-VL that vlm pretrained on synthetic shape scenes):
-#   1. it is evaluated on counting, a task it was never trained for (accuracy before),
-#   2. a LoRA adapter is fine-tuned on 400 counting questions on the CPU (a few minutes on 2 cores),
+#   1. it is evaluated on a task it was never trained for: naming the shape of the object of a given colour
+#      ("What shape is the red object?" -> "a circle"), accuracy before,
+#   2. a LoRA adapter is fine-tuned on 400 such questions on the CPU (about a minute on 2 cores),
 #   3. it is evaluated again with the adapter (accuracy after), with a few answers side by side,
 #   4. `vlm generate` describes a freshly synthesized image.
 # Environment: VLM_BUILD_DIR (default build), VLM_DEMO_MODEL (default models/tiny-qwen2-vl-shapes),
 # VLM_DEMO_WORK (default BUILD/demo; rewritten on every run), VLM_SKIP_SETUP=1 (no apt-get), and the training
-# settings of scripts/demo/teach_count.sh (VLM_DEMO_STEPS, VLM_DEMO_LR, ...).
+# settings of scripts/demo/teach.sh (VLM_DEMO_TASK, VLM_DEMO_STEPS, VLM_DEMO_LR, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -29,7 +30,7 @@ cmake --build "$BUILD" -j"$(nproc)" --target vlm_cli
 VLM=$BUILD/bin/vlm
 built=$(date +%s)
 
-scripts/demo/teach_count.sh "$VLM" "$MODEL" "$WORK"
+scripts/demo/teach.sh "$VLM" "$MODEL" "$WORK"
 taught=$(date +%s)
 
 printf '\n== vlm generate: the base model describes a new scene (%s)\n' "$WORK/generate/images/000000.png"

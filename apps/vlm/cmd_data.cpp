@@ -50,8 +50,8 @@ Command add_data(CLI::App& app) {
       "synth", "Write a synthetic image-question-answer dataset (data.jsonl + images/) of rendered shape scenes");
   auto o = std::make_shared<train::SynthOptions>();
   synth->add_option("--task", o->task,
-                    "describe, count, color, position or mixed (describe/color/position; default mixed)")
-      ->check(CLI::IsMember({"describe", "count", "color", "position", "mixed"}));
+                    "describe, count, color, shape, position or mixed (describe/color/position; default mixed)")
+      ->check(CLI::IsMember({"describe", "count", "color", "shape", "position", "mixed"}));
   synth->add_option("--n", o->n, "Number of samples (default 100)")->check(CLI::Range(int64_t{1}, int64_t{10000000}));
   synth->add_option("--seed", o->seed, "Seed: the same seed gives the same dataset (default 0)");
   synth->add_option("--out", o->out_dir, "Output folder (created if missing)")->required();

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # CI smoke test of the README demo (tests/cli/demo.cmake registers it): the same steps as scripts/run_demo.sh
-# with smaller sets and fewer LoRA steps; passes when exact-match accuracy on the held-out counting questions
-# rises. Exits 77 (CTest SKIP_RETURN_CODE) when the bundled model folder is absent.
+# with smaller sets and fewer LoRA steps; passes when exact-match accuracy on the held-out questions rises. Exits 77 (CTest SKIP_RETURN_CODE) when the bundled model folder is absent.
 #   scripts/demo/demo_smoke.sh VLM MODEL_DIR WORK_DIR
-# Settings: as scripts/demo/teach_count.sh; this script only changes the defaults.
+# Settings: as scripts/demo/teach.sh; this script only changes the defaults.
 set -euo pipefail
 if [ $# -ne 3 ]; then
   echo "usage: $0 VLM MODEL_DIR WORK_DIR" >&2
@@ -20,7 +19,7 @@ export VLM_DEMO_STEPS=${VLM_DEMO_STEPS:-100}
 export VLM_DEMO_SHOW=${VLM_DEMO_SHOW:-3}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-"$(dirname "$0")/teach_count.sh" "$VLM" "$MODEL" "$WORK" 2>&1 | tee "$log"
+"$(dirname "$0")/teach.sh" "$VLM" "$MODEL" "$WORK" 2>&1 | tee "$log"
 # The table's last line: "accuracy: before B of N, after A of N".
 line=$(grep -E '^accuracy: before [0-9]+ of [0-9]+, after [0-9]+ of [0-9]+$' "$log" | tail -1) ||
   { echo "demo_smoke: FAIL: no accuracy line in the demo's output" >&2; exit 1; }

@@ -5,8 +5,8 @@ vlm itself pretrains from random weights on synthetic shape scenes, until it des
 Runs on the GPU machine from the repository root, with a built `vlm` (CUDA) and the reference stack
 (transformers, tokenizers, Pillow, torch; no network). Steps:
   1. data       `vlm data synth`: a mixed training set (describe / color / position), held-out sets of every
-                task (count included: the model never trains on it; the demo teaches it with LoRA), and the text
-                of all four tasks for the tokenizer
+                task (count and shape included: the model never trains on them; the demo teaches shape with
+                LoRA), and the text of the tokenizer's tasks
   2. tokenizer  a byte-level BPE trained with HF tokenizers on that text, with the Qwen2 pipeline (NFC, the
                 Qwen2 split regex, ByteLevel) and the Qwen2-VL special tokens
   3. model      a Qwen2VLConfig with small dimensions and random weights, saved in the published Hugging Face
@@ -61,7 +61,7 @@ PUBLISHED = ["config.json", "generation_config.json", "model.safetensors", "toke
              "special_tokens_map.json"]
 SIZE_LIMIT = 25 * 1000 * 1000
 IMAGE_SIZE = 112
-HELD_OUT = {"describe": 101, "color": 102, "position": 103, "count": 104}  # task -> seed
+HELD_OUT = {"describe": 101, "color": 102, "position": 103, "count": 104, "shape": 105}  # task -> seed
 
 
 def parse_args():
@@ -359,8 +359,9 @@ purple, orange, black) on light backgrounds, made by `vlm data synth`. It was tr
 - color: "What color is the square?" -> "red"
 - position: "Where is the red square?" -> "top left" ... "bottom right" (3x3 grid)
 
-It was never trained to count ("How many circles are there?"): that is the held-out task the README's demo
-teaches it with a LoRA fine-tune on the CPU.
+It was never asked for the shape of an object of a given colour ("What shape is the red object?" -> "a circle"):
+that is the held-out task the README's demo teaches it with a LoRA fine-tune on the CPU. Nor was it trained to
+count ("How many circles are there?"), which is harder to teach it: it has never produced a digit.
 
 ## Architecture
 Qwen2-VL: language model hidden 256, 4 layers, 4 attention heads (2 key/value heads), MLP 688, M-RoPE sections

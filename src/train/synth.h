@@ -11,6 +11,7 @@
 // Tasks and their canonical answers:
 //   count     "How many circles are there?" / "How many objects are there?" (and rephrasings) -> "3" (digits)
 //   color     "What color is the square?" (asked only when exactly one square is present) -> "red"
+//   shape     "What shape is the red object?" (asked only when exactly one red object is present) -> "a circle"
 //   position  "Where is the red square?" (asked only when exactly one red square is present) -> one of
 //             "top left", "top", "top right", "left", "center", "right", "bottom left", "bottom",
 //             "bottom right": the cell of a 3x3 grid holding the object's centre pixel
@@ -18,7 +19,8 @@
 //             left to right, then centre y), as "<a|an> <color> <shape>" joined by ", " with " and " before
 //             the last, ending in ".": "a red circle.", "a red circle and a blue square.", "a red circle, an
 //             orange square and a black triangle."; an empty scene is "nothing."
-//   mixed     each sample draws one of describe / color / position (count is held out: the demo evaluates it)
+//   mixed     each sample draws one of describe / color / position (count and shape are held out: the bundled
+//             model never sees them, and the demo teaches one with LoRA)
 #pragma once
 
 #include <array>
@@ -31,7 +33,7 @@
 namespace vlm::train {
 
 struct SynthOptions {
-  std::string task = "mixed";  // "count" | "color" | "position" | "describe" | "mixed"
+  std::string task = "mixed";  // "count" | "color" | "shape" | "position" | "describe" | "mixed"
   int64_t n = 100;             // samples, >= 1
   uint64_t seed = 0;
   std::string out_dir;       // created (with parents) if missing

@@ -107,12 +107,21 @@ size_t count_like(const SynthScene& s, const SynthObject& like) {
   }));
 }
 
-// Objects a question can name without ambiguity: the only one of its shape (color task) or of its colour and
-// shape (position task).
+size_t count_if_color(const SynthScene& s, int color) {
+  return static_cast<size_t>(std::count_if(s.objects.begin(), s.objects.end(),
+                                           [&](const SynthObject& o) { return o.color == color; }));
+}
+
+// Objects a question can name without ambiguity: the only one of its shape (color task), of its colour (shape
+// task) or of its colour and shape (position task).
 std::vector<const SynthObject*> askable(const SynthScene& s, const std::string& task) {
   std::vector<const SynthObject*> out;
-  for (const SynthObject& o : s.objects)
-    if (task == "color" ? count_if_shape(s, o.shape) == 1 : count_like(s, o) == 1) out.push_back(&o);
+  for (const SynthObject& o : s.objects) {
+    const size_t alike = task == "color"   ? count_if_shape(s, o.shape)
+                         : task == "shape" ? count_if_color(s, o.color)
+                                           : count_like(s, o);
+    if (alike == 1) out.push_back(&o);
+  }
   return out;
 }
 
@@ -145,6 +154,12 @@ void ask(SynthSample& sample, Rng& rng) {
           rng.pick<std::string>({"What color is the " + shape + "?", "Which color is the " + shape + "?",
                                  "What is the color of the " + shape + "?"});
       sample.answer = synth_color_name(o.color);
+    } else if (sample.task == "shape") {
+      const std::string color = synth_color_name(o.color);
+      sample.question =
+          rng.pick<std::string>({"What shape is the " + color + " object?", "Which shape is " + color + "?",
+                                 "What is the shape of the " + color + " object?"});
+      sample.answer = "a " + shape;  // the words the describe task uses, so no untrained token is needed
     } else {
       const std::string name = std::string(synth_color_name(o.color)) + " " + shape;
       sample.question =
@@ -211,6 +226,11 @@ std::vector<std::string> synth_answer_set(const std::string& task) {
     for (const PaletteEntry& p : kPalette) out.push_back(p.name);
     return out;
   }
+  if (task == "shape") {
+    std::vector<std::string> out;
+    for (int i = 0; i < kSynthShapeCount; ++i) out.push_back(std::string("a ") + synth_shape_name(static_cast<SynthShape>(i)));
+    return out;
+  }
   if (task == "position") {
     std::vector<std::string> out;
     for (const auto& row : kPositionNames) out.insert(out.end(), std::begin(row), std::end(row));
@@ -220,11 +240,11 @@ std::vector<std::string> synth_answer_set(const std::string& task) {
 }
 
 SynthSample make_synth_sample(const SynthOptions& options, int64_t index) {
-  static const std::vector<std::string> kTasks = {"count", "color", "position", "describe", "mixed"};
-  VLM_CHECK(
-      std::find(kTasks.begin(), kTasks.end(), options.task) != kTasks.end(),
-      "synthetic data: task: expected \"count\", \"color\", \"position\", \"describe\" or \"mixed\", got ",
-      quote(options.task));
+  static const std::vector<std::string> kTasks = {"count", "color", "shape", "position", "describe", "mixed"};
+  VLM_CHECK(std::find(kTasks.begin(), kTasks.end(), options.task) != kTasks.end(),
+            "synthetic data: task: expected \"count\", \"color\", \"shape\", \"position\", \"describe\" or "
+            "\"mixed\", got ",
+            quote(options.task));
   VLM_CHECK(options.image_size >= 32 && options.image_size <= 2048,
             "synthetic data: image size: expected 32..2048 pixels, got ", options.image_size);
   VLM_CHECK(index >= 0, "synthetic data: sample index must be >= 0, got ", index);
@@ -233,7 +253,7 @@ SynthSample make_synth_sample(const SynthOptions& options, int64_t index) {
   SynthSample sample;
   sample.task =
       options.task == "mixed" ? rng.pick<std::string>({"describe", "color", "position"}) : options.task;
-  const bool needs_object = sample.task == "color" || sample.task == "position";
+  const bool needs_object = sample.task == "color" || sample.task == "shape" || sample.task == "position";
   const int size = static_cast<int>(options.image_size);
   for (int tries = 0;; ++tries) {
     VLM_ASSERT(tries < kSceneTries);

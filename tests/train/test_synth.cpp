@@ -56,7 +56,7 @@ const SynthObject* named_object(const SynthScene& s, const std::string& question
 }
 
 TEST(Synth, ScenesAreValidAndAnswersAgreeWithThem) {
-  for (const char* task : {"count", "color", "position", "describe"}) {
+  for (const char* task : {"count", "color", "shape", "position", "describe"}) {
     const std::vector<std::string> canonical = synth_answer_set(task);
     std::set<std::string> seen;
     for (int64_t i = 0; i < 300; ++i) {
@@ -91,6 +91,15 @@ TEST(Synth, ScenesAreValidAndAnswersAgreeWithThem) {
         if (o) {
           EXPECT_EQ(s.answer, synth_color_name(o->color)) << s.question;
         }
+      } else if (t == "shape") {
+        // The question names a colour that exactly one object has; the answer is that object's shape.
+        int matches = 0;
+        for (const SynthObject& o : sc.objects)
+          if (std::regex_search(s.question, std::regex(std::string("\\b") + synth_color_name(o.color) + "\\b"))) {
+            ++matches;
+            EXPECT_EQ(s.answer, std::string("a ") + synth_shape_name(o.shape)) << s.question;
+          }
+        EXPECT_EQ(matches, 1) << s.question;
       } else if (t == "position") {
         const SynthObject* o = named_object(sc, s.question, true);
         if (o) {
@@ -116,7 +125,7 @@ TEST(Synth, ScenesAreValidAndAnswersAgreeWithThem) {
   }
 }
 
-TEST(Synth, MixedNeverAsksToCount) {
+TEST(Synth, MixedNeverAsksToCountOrForShapes) {
   std::set<std::string> tasks;
   for (int64_t i = 0; i < 200; ++i) tasks.insert(make_synth_sample(options("mixed", 200, 5), i).task);
   EXPECT_EQ(tasks, (std::set<std::string>{"color", "describe", "position"}));

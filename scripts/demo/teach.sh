@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The demo's core: teaches a model a task it was not trained for (counting shapes) with a LoRA fine-tune on the
-# CPU, and shows accuracy before and after. Used by scripts/run_demo.sh (the README's first command) and, with
-# smaller settings, by the CI smoke test (scripts/demo/demo_smoke.sh).
-#   scripts/demo/teach_count.sh VLM MODEL_DIR WORK_DIR
-# Steps: `vlm data synth` a count training set and a held-out count set (other seeds: no scene is shared);
+# The demo's core: teaches a model a task it was not trained for (by default naming the shape of the object of a
+# given colour) with a LoRA fine-tune on the CPU, and shows accuracy before and after. Used by scripts/run_demo.sh
+# (the README's first command) and, with smaller settings, by the CI smoke test (scripts/demo/demo_smoke.sh).
+#   scripts/demo/teach.sh VLM MODEL_DIR WORK_DIR
+# Steps: `vlm data synth` a training set and a held-out set of the task (other seeds: no scene is shared);
 # `vlm eval` the model on the held-out set; `vlm train` a LoRA adapter on the CPU; `vlm eval --adapter`; a table
 # of a few answers before and after. Writes WORK_DIR/{train,heldout}/ (data), WORK_DIR/adapter/,
 # WORK_DIR/before.json and WORK_DIR/after.json (vlm eval --json) and prints
 #   accuracy before 0.0400 after 0.9500
 # as its last line. Settings (environment; defaults are the README demo's):
+#   VLM_DEMO_TASK=shape                        the `vlm data synth` task taught (count: see README, "The demo")
 #   VLM_DEMO_TRAIN_N=400 VLM_DEMO_EVAL_N=100   samples in the training / held-out sets
 #   VLM_DEMO_STEPS=200 VLM_DEMO_BATCH=8 VLM_DEMO_LR=2e-3 VLM_DEMO_RANK=8 VLM_DEMO_ALPHA=16
 #   VLM_DEMO_TRAIN_VISION=1                    0: adapt the language model only
@@ -21,6 +22,7 @@ if [ $# -ne 3 ]; then
 fi
 VLM=$1 MODEL=$2 WORK=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
+TASK=${VLM_DEMO_TASK:-shape}
 TRAIN_N=${VLM_DEMO_TRAIN_N:-400}
 EVAL_N=${VLM_DEMO_EVAL_N:-100}
 STEPS=${VLM_DEMO_STEPS:-200}
@@ -33,7 +35,7 @@ TRAIN_VISION=()
 [ "${VLM_DEMO_TRAIN_VISION:-1}" = 1 ] && TRAIN_VISION=(--train-vision)
 
 step() { printf '\n== %s\n' "$*"; }
-die() { echo "teach_count: $*" >&2; exit 1; }
+die() { echo "teach: $*" >&2; exit 1; }
 [ -x "$VLM" ] || die "$VLM: no vlm executable there (build it first)"
 [ -f "$MODEL/config.json" ] || die "$MODEL: not a model folder (no config.json)"
 command -v cmake >/dev/null || die "cmake is needed (it prints the table)"
@@ -42,19 +44,20 @@ command -v cmake >/dev/null || die "cmake is needed (it prints the table)"
 # times slower than OpenBLAS (libopenblas0-pthread, which scripts/setup.sh installs).
 blas=$(ldd "$VLM" 2>/dev/null | sed -nE 's/^\s*libblas\.so\.3 => (\S+).*/\1/p')
 if [ -n "$blas" ] && [[ "$(readlink -f "$blas")" == */blas/libblas.so.3* ]]; then
-  echo "teach_count: warning: libtorch uses the reference BLAS ($(readlink -f "$blas")); training will be slow." >&2
-  echo "teach_count: install OpenBLAS (apt-get install libopenblas0-pthread) for a ~13x faster demo." >&2
+  echo "teach: warning: libtorch uses the reference BLAS ($(readlink -f "$blas")); training will be slow." >&2
+  echo "teach: install OpenBLAS (apt-get install libopenblas0-pthread) for a ~13x faster demo." >&2
 fi
 
 rm -rf "$WORK"
 mkdir -p "$WORK"
 start=$(date +%s)
 
-step "Data: $TRAIN_N counting questions to learn from, $EVAL_N held-out ones to test on (vlm data synth)"
-"$VLM" data synth --task count --n "$TRAIN_N" --seed 11 --out "$WORK/train"
-"$VLM" data synth --task count --n "$EVAL_N" --seed 12 --out "$WORK/heldout"
+step "Data: $TRAIN_N '$TASK' questions to learn from, $EVAL_N held-out ones to test on (vlm data synth)"
+"$VLM" data synth --task "$TASK" --n "$TRAIN_N" --seed 11 --out "$WORK/train"
+"$VLM" data synth --task "$TASK" --n "$EVAL_N" --seed 12 --out "$WORK/heldout"
+printf 'for example: %s\n' "$(sed -nE '1s/.*"text":"([^"]*)","type":"text"\}\],"role":"user".*"text":"([^"]*)".*/\1 -> \2/p' "$WORK/train/data.jsonl")"
 
-step "Before: the model was never trained to count (vlm eval)"
+step "Before: the model was never trained on '$TASK' questions (vlm eval)"
 "$VLM" eval --model "$MODEL" --data "$WORK/heldout/data.jsonl" --device cpu --show 0 --json "$WORK/before.json"
 
 step "LoRA fine-tune on the CPU: $STEPS steps of $BATCH samples, rank $RANK (vlm train)"
