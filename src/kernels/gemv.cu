@@ -1,9 +1,10 @@
 // Matrix-vector products for decoding: a few input rows against a weight matrix read once, at the memory bandwidth.
 // cuBLAS's GEMM kernels for M = 1 leave a large share of the bandwidth unused on these shapes, and a decoding step
-// is nothing but such products. One warp (or a few, for short and wide matrices) computes one output column
-// (weight row) for every input row: the inputs sit in shared memory, each lane streams 16-byte pieces of the weight
-// row (eight loads in flight), and the fp32 partial sums meet by warp shuffles. Blocks loop over the rows, so the
-// grid is a few blocks per SM.
+// is nothing but such products. One warp computes one output column (weight row) for every input row: the inputs
+// sit in shared memory (normalised there first when the kernel also runs the norm before the projection), each
+// lane streams 16-byte pieces of the weight row (eight loads in flight), and the fp32 partial sums meet by warp
+// shuffles. Blocks loop over the rows, so the grid is a few blocks per SM. (Sharing a row among several warps was
+// slower on the H100: bench/NOTES.md.)
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>

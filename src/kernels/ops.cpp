@@ -256,9 +256,9 @@ at::Tensor linear_reference(const at::Tensor& x, const at::Tensor& w, const at::
 
 namespace {
 
-// The matrix-vector kernel on x's rows, with the projection's weights in `a` (w, w_up, bias; the x, norm and output
-// fields are filled here) and, with norm_weight, the add and norm before it. Returns {h, y}, or nothing where the
-// kernel does not take these inputs.
+// The matrix-vector kernel on x's rows: the projection by w (and w_up: SwiGLU; bias: added) and, with norm_weight,
+// the residual add and RMSNorm before it. Returns {h, y} (h = x + residual, or x), or nothing where the kernel does
+// not take these inputs.
 std::optional<std::pair<at::Tensor, at::Tensor>> try_gemv(const at::Tensor& x, const at::Tensor& residual,
                                                           const at::Tensor& norm_weight, double eps,
                                                           const at::Tensor& w, const at::Tensor& w_up,
