@@ -28,7 +28,8 @@ WORK = "/tmp/vlm-bench"
 MODEL_DIR = os.path.join(WORK, "qwen2-vl-2b")
 ADAPTER_DIR = os.path.join(WORK, "variable-initial-adapter")
 SPEC = os.path.join(WORK, "variable-spec.json")
-SAMPLES, BATCH, WARMUP = 256, 4, 2
+SAMPLES = int(os.environ.get("VLM_BENCH_SAMPLES", 256))  # fewer for a quick check of the script
+BATCH, WARMUP = 4, 2
 TEXT_VOCAB = 150000
 
 
