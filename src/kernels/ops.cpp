@@ -4,6 +4,8 @@
 #include <optional>
 #include <vector>
 
+#include <torch/autograd.h>
+
 #include "core/error.h"
 #include "core/torch_compat.h"
 
@@ -171,7 +173,36 @@ at::Tensor rope_qkv_decode(const at::Tensor& qkv, const at::Tensor& positions, c
 
 at::Tensor swiglu_reference(const at::Tensor& gate, const at::Tensor& up) { return at::silu(gate) * up; }
 
+namespace {
+
+// SwiGLU under autograd, keeping only its two inputs for backward, which recomputes the sigmoid. (Autograd of
+// silu(gate) * up also keeps silu's output: a third activation of the MLP's width in every layer.) Backward runs in
+// the inputs' dtype, as autograd's own would.
+class SwigluFunction : public torch::autograd::Function<SwigluFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up) {
+    ctx->save_for_backward({gate, up});
+    return swiglu(gate, up);  // grad mode is off in here: the kernel or the reference
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& g = saved[0];
+    const at::Tensor& u = saved[1];
+    const at::Tensor sig = at::sigmoid(g);
+    // d silu(g) / dg = sig * (1 + g * (1 - sig))
+    const at::Tensor d_gate = grads[0] * u * sig * (1 + g * (1 - sig));
+    const at::Tensor d_up = grads[0] * g * sig;
+    return {d_gate, d_up};
+  }
+};
+
+}  // namespace
+
 at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up) {
+  if (at::GradMode::is_enabled() && (gate.requires_grad() || up.requires_grad()) && gate.sizes() == up.sizes() &&
+      gate.scalar_type() == up.scalar_type())
+    return SwigluFunction::apply(gate, up);
 #ifdef VLM_WITH_CUDA
   if (kernel_inputs({&gate, &up}) && gate.sizes() == up.sizes()) {
     const at::Tensor g = gate.contiguous(), u = up.contiguous();

@@ -34,7 +34,8 @@ at::Tensor rope_qkv_decode_reference(const at::Tensor& qkv, const at::Tensor& po
                                      const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& slot,
                                      int64_t heads);
 
-// silu(gate) * up.
+// silu(gate) * up. Under autograd it keeps only gate and up for backward (autograd of the reference also keeps
+// silu(gate), a third tensor of the MLP's width).
 at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up);
 at::Tensor swiglu_reference(const at::Tensor& gate, const at::Tensor& up);
 

@@ -285,3 +285,26 @@ TEST(Ops, AddRmsNormLinearCudaMatchesReference) {
         EXPECT_LT(relative_max_error(act, vlm::ops::swiglu_linear_reference(normed, w, w_up)), 3e-2) << what;
       }
 }
+
+TEST(Ops, SwigluGradientsMatchAutogradOfTheReference) {
+  torch::manual_seed(14);
+  for (auto type : {torch::kDouble, torch::kFloat, torch::kBFloat16}) {
+    const at::Tensor g0 = torch::randn({3, 5, 37}, torch::dtype(type)) * 3;
+    const at::Tensor u0 = torch::randn({3, 5, 37}, torch::dtype(type));
+    const at::Tensor dy = torch::randn({3, 5, 37}, torch::dtype(type));
+    const at::Tensor g = g0.clone().requires_grad_(true), u = u0.clone().requires_grad_(true);
+    const at::Tensor g_ref = g0.clone().requires_grad_(true), u_ref = u0.clone().requires_grad_(true);
+    const at::Tensor y = vlm::ops::swiglu(g, u), y_ref = vlm::ops::swiglu_reference(g_ref, u_ref);
+    ASSERT_TRUE(y.requires_grad());
+    // Only the inputs are kept: the output's grad_fn is the custom node, not autograd's MulBackward.
+    EXPECT_EQ(y.grad_fn()->name().find("MulBackward"), std::string::npos) << y.grad_fn()->name();
+    y.backward(dy);
+    y_ref.backward(dy);
+    const double tol = type == torch::kBFloat16 ? 3e-2 : 1e-6;
+    EXPECT_TRUE(torch::allclose(y.to(torch::kDouble), y_ref.to(torch::kDouble), tol, tol)) << c10::toString(type);
+    EXPECT_TRUE(torch::allclose(g.grad().to(torch::kDouble), g_ref.grad().to(torch::kDouble), tol, tol))
+        << c10::toString(type);
+    EXPECT_TRUE(torch::allclose(u.grad().to(torch::kDouble), u_ref.grad().to(torch::kDouble), tol, tol))
+        << c10::toString(type);
+  }
+}
