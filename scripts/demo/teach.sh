@@ -7,9 +7,9 @@
 # `vlm eval` the model on the held-out set; `vlm train` a LoRA adapter on the CPU; `vlm eval --adapter`; a table
 # of a few answers before and after. Writes WORK_DIR/{train,heldout}/ (data), WORK_DIR/adapter/,
 # WORK_DIR/before.json and WORK_DIR/after.json (vlm eval --json) and prints
-#   accuracy before 0.0400 after 0.9500
+#   accuracy: before 0 of 100, after 94 of 100
 # as its last line. Settings (environment; defaults are the README demo's):
-#   VLM_DEMO_TASK=shape                        the `vlm data synth` task taught (count: see README, "The demo")
+#   VLM_DEMO_TASK=shape                        the `vlm data synth` task taught (count: see the README)
 #   VLM_DEMO_TRAIN_N=400 VLM_DEMO_EVAL_N=100   samples in the training / held-out sets
 #   VLM_DEMO_STEPS=200 VLM_DEMO_BATCH=8 VLM_DEMO_LR=2e-3 VLM_DEMO_RANK=8 VLM_DEMO_ALPHA=16
 #   VLM_DEMO_TRAIN_VISION=1                    0: adapt the language model only
