@@ -1,24 +1,36 @@
-// LoRA training-step speed, starting from a PEFT adapter, in one of two workloads written by scripts/bench/:
+// LoRA training-step speed, starting from a PEFT adapter, in one of three workloads written by scripts/bench/:
 //   fixed (train_lora.py): INPUTS.safetensors holds input_ids, labels [S, B, L] (int64) and pixel_values
 //     [S, B * P, C] with image_grid_thw [B, 3] (the same grid for every step): the same batches the transformers +
 //     PEFT side trains on, so both runs' losses can be compared step by step;
 //   variable (train_variable.py): SPEC.json lists samples {"text": T, "images": [[h, w], ...]} (grids in patches)
 //     and the token ids of the model; each sample gets its images' tokens then T random text tokens (all
 //     labelled) and random pixels; consecutive groups of --batch samples form the steps, right-padded like
-//     transformers' collator, or packed into one row without padding with --packing.
+//     transformers' collator, or packed into one row without padding with --packing;
+//   longest (longest_sequence.py, --longest): SPEC.json's "longest" {"images": [[h, w]], "lengths": [...],
+//     "refine": n, "budget_s": s} gives one sample of each length in turn (its images' tokens, then random labelled
+//     text up to the length); each gets one training step until one runs out of GPU memory, then n bisection steps
+//     between the last length that fit and the first that did not; no step starts that would (by the quadratic
+//     growth of the last step's time) end after budget_s. Prints each length's outcome and the longest that fit.
 //   bench_train MODEL_DIR ADAPTER_DIR INPUTS.safetensors|SPEC.json [--lr 1e-4] [--max-grad-norm 1]
-//               [--timed-from 5] [--gradient-checkpointing] [--batch 4] [--packing]
+//               [--timed-from 5] [--steps N] [--gradient-checkpointing] [--checkpoint-offload] [--batch 4]
+//               [--packing] [--longest] [--profile-step N]
 // Each step: forward (vision tower + language model), the loss over labelled positions (vlm's chunked LM-head
 // loss), backward, global-norm clipping, AdamW. Prints one JSON line per step and a summary: median step time over
-// steps >= --timed-from, tokens per second, samples per second over those steps, peak memory.
+// steps >= --timed-from, tokens per second, samples per second over those steps, peak memory. --profile-step runs
+// that step between cudaProfilerStart and cudaProfilerStop (for `ncu --profile-from-start off`).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
+
+#ifdef VLM_WITH_CUDA
+#include <cuda_profiler_api.h>
+#endif
 
 #include "bench_util.h"
 #include "core/error.h"
@@ -37,8 +49,8 @@ namespace {
 struct Args {
   std::string model, adapter, inputs;
   double lr = 1e-4, max_grad_norm = 1.0;
-  int64_t timed_from = 5, batch = 4;
-  bool gradient_checkpointing = false, packing = false;
+  int64_t timed_from = 5, batch = 4, steps = 0, profile_step = 0;
+  bool gradient_checkpointing = false, checkpoint_offload = false, packing = false, longest = false;
 };
 
 struct Step {
@@ -129,67 +141,178 @@ void sync(const at::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index());
 }
 
+void profiler_range(bool start) {
+#ifdef VLM_WITH_CUDA
+  if (start)
+    cudaProfilerStart();
+  else
+    cudaProfilerStop();
+#else
+  (void)start;
+#endif
+}
+
+struct Trainee {
+  vlm::Model& model;
+  vlm::train::AdamW& optimizer;
+  std::vector<at::Tensor> trainable;
+  double lr, max_grad_norm;
+};
+
+struct StepResult {
+  double loss = 0, grad_norm = 0, ms = 0;
+};
+
+// One training step on `step` (moved to the device first, outside the timing).
+StepResult train_step(Trainee& t, const Step& step, const at::Device& device) {
+  vlm::Batch b = step.batch;
+  b.input_ids = b.input_ids.to(device);
+  if (b.attention_mask.defined()) b.attention_mask = b.attention_mask.to(device);
+  if (b.pixel_values.defined()) b.pixel_values = b.pixel_values.to(device, at::kBFloat16);
+  const at::Tensor labels = step.labels.to(device);
+  sync(device);
+  const auto start = std::chrono::steady_clock::now();
+  const vlm::train::LossSums sums = vlm::train::causal_lm_loss(t.model, t.model.forward_hidden(b, nullptr), labels);
+  const at::Tensor loss = sums.loss_sum / static_cast<double>(sums.tokens);
+  loss.backward();
+  StepResult r;
+  r.grad_norm = torch::nn::utils::clip_grad_norm_(t.trainable, t.max_grad_norm, 2.0);
+  t.optimizer.step(t.lr);
+  t.optimizer.zero_grad();
+  sync(device);
+  r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  r.loss = loss.item<double>();
+  return r;
+}
+
+bool out_of_memory(const c10::Error& e) { return std::string(e.what()).find("out of memory") != std::string::npos; }
+
+// The longest-sequence search (see the header). Returns the longest length that trained.
+int64_t longest(Trainee& t, const vlm::Json& spec, const at::Device& device) {
+  const vlm::Json& ladder = spec.at("longest");
+  const int64_t refine = ladder.value("refine", 0);
+  const double budget_ms = ladder.value("budget_s", 1e9) * 1000.0;
+  std::vector<int64_t> lengths = ladder.at("lengths").get<std::vector<int64_t>>();
+  int64_t image_tokens = 2;
+  for (const vlm::Json& hw : ladder.at("images")) image_tokens += hw.at(0).get<int64_t>() * hw.at(1).get<int64_t>() / 4;
+  const auto begin = std::chrono::steady_clock::now();
+  int64_t last_length = 0;
+  double last_ms = 0;
+  // Whether one step of this length fits in memory; nullopt when the time budget does not allow it.
+  auto attempt = [&](int64_t length) -> std::optional<bool> {
+    const double elapsed =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count();
+    const double ratio = last_length > 0 ? static_cast<double>(length) / static_cast<double>(last_length) : 0;
+    if (last_length > 0 && elapsed + last_ms * ratio * ratio > budget_ms) {
+      std::printf("{\"length\": %lld, \"skipped\": \"time budget\"}\n", static_cast<long long>(length));
+      return std::nullopt;
+    }
+    vlm::Json one = spec;
+    one["samples"] = vlm::Json::array({{{"text", length - image_tokens}, {"images", ladder.at("images")}}});
+    const std::vector<vlm::train::EncodedSample> samples = variable_samples(one);
+    vlm::train::TrainBatch tb = vlm::train::collate({&samples[0]}, 0, at::kCPU);
+    Step step;
+    step.batch = std::move(tb.batch);
+    step.labels = tb.labels;
+    vlm::reset_peak_memory(device);
+    bool fits = true;
+    StepResult r;
+    try {
+      r = train_step(t, step, device);
+    } catch (const c10::Error& e) {
+      if (!out_of_memory(e)) throw;
+      fits = false;
+      t.optimizer.zero_grad();
+    }
+    std::printf("{\"length\": %lld, \"fits\": %s, \"ms\": %.1f, \"peak_bytes\": %lld}\n",
+                static_cast<long long>(length), fits ? "true" : "false", r.ms,
+                static_cast<long long>(vlm::peak_memory_bytes(device)));
+    std::fflush(stdout);
+    vlm::release_cached_memory(device);
+    if (fits) {
+      last_length = length;
+      last_ms = r.ms;
+    }
+    return fits;
+  };
+  int64_t fit = 0, fail = 0;  // the longest length that fit, the shortest that did not
+  for (int64_t length : lengths) {
+    const auto r = attempt(length);
+    if (!r) return fit;
+    if (!*r) {
+      fail = length;
+      break;
+    }
+    fit = length;
+  }
+  for (int64_t i = 0; i < refine && fit > 0 && fail > 0; ++i) {
+    const int64_t mid = (fit + fail) / 2 / 1024 * 1024;
+    if (mid <= fit) break;
+    const auto r = attempt(mid);
+    if (!r) break;
+    (*r ? fit : fail) = mid;
+  }
+  return fit;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Args a;
-  CLI::App app{"LoRA training-step speed on a fixed or a variable workload", "bench_train"};
+  CLI::App app{"LoRA training-step speed on a fixed, variable or longest-sequence workload", "bench_train"};
   app.add_option("model", a.model, "Checkpoint folder")->required();
   app.add_option("adapter", a.adapter, "Initial PEFT adapter folder")->required();
   app.add_option("inputs", a.inputs, "Batches (.safetensors) or a variable workload's samples (.json)")->required();
   app.add_option("--batch", a.batch, "Samples a step (variable workload)");
   app.add_flag("--packing", a.packing, "Pack each step's samples into one row without padding (variable workload)");
+  app.add_flag("--longest", a.longest, "Search the longest sequence that trains (SPEC.json's \"longest\")");
   app.add_option("--lr", a.lr);
   app.add_option("--max-grad-norm", a.max_grad_norm);
   app.add_option("--timed-from", a.timed_from, "First step counted in the timing (earlier ones warm up)");
+  app.add_option("--steps", a.steps, "Run at most this many steps (0 = all)");
+  app.add_option("--profile-step", a.profile_step, "Run this step (1-based) inside a CUDA profiler range");
   app.add_flag("--gradient-checkpointing", a.gradient_checkpointing);
+  app.add_flag("--checkpoint-offload", a.checkpoint_offload, "Checkpointing with layer inputs in pinned CPU memory");
   CLI11_PARSE(app, argc, argv);
   try {
     const at::Device device(at::kCUDA);
     const vlm::LoadedModel loaded = vlm::load_model(a.model, {at::kBFloat16, device});
     vlm::Model& model = *loaded.model;
-    model.set_gradient_checkpointing(a.gradient_checkpointing);
+    model.set_gradient_checkpointing(a.gradient_checkpointing || a.checkpoint_offload, a.checkpoint_offload);
     auto adapter = vlm::lora::load_adapter(a.adapter, model, *loaded.family);
     std::vector<std::pair<std::string, at::Tensor>> params;
     for (auto& item : model.named_parameters())
       if (item.value().requires_grad()) params.emplace_back(item.key(), item.value());
     vlm::train::AdamW optimizer(params, {0.9, 0.999, 1e-8, 0.0});
-    std::vector<at::Tensor> trainable;
-    for (auto& [name, p] : params) trainable.push_back(p);
-
-    const bool variable = a.inputs.size() > 5 && a.inputs.substr(a.inputs.size() - 5) == ".json";
-    const std::vector<Step> steps =
-        variable ? variable_steps(a.inputs, a.batch, a.packing, 0) : fixed_steps(a.inputs);  // pad id: masked anyway
-
+    Trainee trainee{model, optimizer, {}, a.lr, a.max_grad_norm};
+    for (auto& [name, p] : params) trainee.trainable.push_back(p);
     model.train();
+
+    if (a.longest) {
+      const int64_t fit = longest(trainee, vlm::read_json_file(a.inputs), device);
+      std::printf("{\"summary\": {\"longest\": %lld}}\n", static_cast<long long>(fit));
+      return 0;
+    }
+    const bool variable = a.inputs.size() > 5 && a.inputs.substr(a.inputs.size() - 5) == ".json";
+    std::vector<Step> steps = variable ? variable_steps(a.inputs, a.batch, a.packing, 0)  // pad id: masked anyway
+                                       : fixed_steps(a.inputs);
+    if (a.steps > 0 && static_cast<size_t>(a.steps) < steps.size()) steps.resize(static_cast<size_t>(a.steps));
+
     vlm::reset_peak_memory(device);
     std::vector<double> times;
     int64_t timed_samples = 0, timed_tokens = 0;
     for (size_t s = 0; s < steps.size(); ++s) {
-      vlm::Batch b = steps[s].batch;
-      b.input_ids = b.input_ids.to(device);
-      if (b.attention_mask.defined()) b.attention_mask = b.attention_mask.to(device);
-      if (b.pixel_values.defined()) b.pixel_values = b.pixel_values.to(device, at::kBFloat16);
-      const at::Tensor step_labels = steps[s].labels.to(device);
-      sync(device);
-      const auto start = std::chrono::steady_clock::now();
-      const vlm::train::LossSums sums =
-          vlm::train::causal_lm_loss(model, model.forward_hidden(b, nullptr), step_labels);
-      const at::Tensor loss = sums.loss_sum / static_cast<double>(sums.tokens);
-      loss.backward();
-      const double norm = torch::nn::utils::clip_grad_norm_(trainable, a.max_grad_norm, 2.0);
-      optimizer.step(a.lr);
-      optimizer.zero_grad();
-      sync(device);
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      const bool profiled = static_cast<int64_t>(s) + 1 == a.profile_step;
+      if (profiled) profiler_range(true);
+      const StepResult r = train_step(trainee, steps[s], device);
+      if (profiled) profiler_range(false);
       if (static_cast<int64_t>(s) >= a.timed_from) {
-        times.push_back(ms);
+        times.push_back(r.ms);
         timed_samples += steps[s].samples;
         timed_tokens += steps[s].tokens;
       }
       std::printf("{\"step\": %lld, \"loss\": %.6f, \"grad_norm\": %.6f, \"ms\": %.2f, \"tokens\": %lld}\n",
-                  static_cast<long long>(s + 1), loss.item<double>(), norm, ms,
-                  static_cast<long long>(steps[s].tokens));
+                  static_cast<long long>(s + 1), r.loss, r.grad_norm, r.ms, static_cast<long long>(steps[s].tokens));
     }
     double total_ms = 0;
     for (double t : times) total_ms += t;

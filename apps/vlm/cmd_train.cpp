@@ -46,6 +46,8 @@ Command add_train(CLI::App& app) {
   cmd->add_flag("--full-finetune", o->full_finetune, "Train every language-model weight instead of LoRA");
   cmd->add_flag("--gradient-checkpointing", o->gradient_checkpointing,
                 "Recompute decoder-layer activations in backward (less memory, ~30% more compute)");
+  cmd->add_flag("--checkpoint-offload", o->checkpoint_offload,
+                "Gradient checkpointing with each layer's input kept in pinned CPU memory: the longest sequences");
   cmd->add_option("--rank,-r", o->lora.r, "LoRA rank (default 8)");
   cmd->add_option("--alpha", o->lora.alpha, "LoRA alpha; scale = alpha / rank (default 16)");
   cmd->add_option("--dropout", o->lora.dropout, "LoRA dropout (default 0)");

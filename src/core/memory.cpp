@@ -32,6 +32,14 @@ void reset_peak_memory(const c10::Device& device) {
 #endif
 }
 
+void release_cached_memory(const c10::Device& device) {
+#ifdef VLM_WITH_CUDA
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
+#else
+  (void)device;
+#endif
+}
+
 std::string format_bytes(int64_t bytes) {
   char buf[32];
   const double b = static_cast<double>(bytes);

@@ -11,6 +11,9 @@ namespace vlm {
 
 int64_t peak_memory_bytes(const c10::Device& device);
 void reset_peak_memory(const c10::Device& device);
+// Hands the CUDA caching allocator's unused blocks back to the driver (after an out-of-memory error, say); nothing
+// on the CPU.
+void release_cached_memory(const c10::Device& device);
 // "1.23 GiB", "456.0 MiB", "12.0 KiB"
 std::string format_bytes(int64_t bytes);
 

@@ -1,5 +1,5 @@
-// Element-wise fused kernels: rotary embedding (alone, or for a decoding step's fused q/k/v written to the KV
-// cache) and SwiGLU. Grid-stride loops over the output, fp32 arithmetic.
+// Element-wise fused kernels: rotary embedding (alone with its gradient, or for a decoding step's fused q/k/v written
+// to the KV cache) and SwiGLU with its gradients. Grid-stride loops over the output, fp32 arithmetic.
 #include "kernels/cuda_types.cuh"
 
 namespace vlm::cuda {
@@ -12,7 +12,9 @@ unsigned blocks_for(int64_t n) {
   return static_cast<unsigned>(b < 65535 * 8 ? b : 65535 * 8);
 }
 
-template <typename T>
+// Forward: y_j = x_j cos_j + sign_j x_p sin_j, with p = j + D/2 and sign -1 in the first half, p = j - D/2 and sign +1
+// in the second (rotate_half). Backward (its transpose): dx_j = dy_j cos_j - sign_j dy_p sin_p.
+template <typename T, bool kBackward>
 __global__ void rope_kernel(const T* __restrict__ x, const T* __restrict__ cos, const T* __restrict__ sin,
                             T* __restrict__ y, int64_t n, int64_t h, int64_t d) {
   const int64_t half = d / 2;
@@ -21,9 +23,11 @@ __global__ void rope_kernel(const T* __restrict__ x, const T* __restrict__ cos, 
     const int64_t j = i % d;               // position in the head
     const int64_t row = i / (h * d);       // b * L + l: the cos / sin row
     const int64_t c = row * d + j;
-    const float xi = to_f(x[i]);
-    const float rotated = j < half ? -to_f(x[i + half]) : to_f(x[i - half]);
-    y[i] = from_f<T>(xi * to_f(cos[c]) + rotated * to_f(sin[c]));
+    const bool first = j < half;
+    const int64_t partner = first ? i + half : i - half;
+    const float sign = first ? -1.f : 1.f;
+    const float s = kBackward ? -to_f(sin[first ? c + half : c - half]) : to_f(sin[c]);
+    y[i] = from_f<T>(to_f(x[i]) * to_f(cos[c]) + sign * to_f(x[partner]) * s);
   }
 }
 
@@ -65,18 +69,37 @@ __global__ void swiglu_kernel(const T* __restrict__ gate, const T* __restrict__ 
   }
 }
 
+// d/dgate and d/dup of silu(gate) * up given dy: dgate = dy * up * sig * (1 + gate * (1 - sig)), dup = dy * silu(gate).
+template <typename T>
+__global__ void swiglu_backward_kernel(const T* __restrict__ gate, const T* __restrict__ up, const T* __restrict__ dy,
+                                       T* __restrict__ dgate, T* __restrict__ dup, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const float g = to_f(gate[i]), u = to_f(up[i]), dyv = to_f(dy[i]);
+    const float sig = 1.f / (1.f + __expf(-g));
+    dgate[i] = from_f<T>(dyv * u * sig * (1.f + g * (1.f - sig)));
+    dup[i] = from_f<T>(dyv * g * sig);
+  }
+}
+
 }  // namespace
 
 int rope_forward(ElemType type, const void* x, const void* cos, const void* sin, void* y, int64_t b, int64_t l,
-                 int64_t h, int64_t d, void* stream) {
+                 int64_t h, int64_t d, void* stream, bool backward) {
   const int64_t n = b * l * h * d;
   if (n == 0) return 0;
   if (d % 2 != 0) return static_cast<int>(cudaErrorInvalidValue);
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
-    rope_kernel<T><<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-        static_cast<const T*>(x), static_cast<const T*>(cos), static_cast<const T*>(sin), static_cast<T*>(y), n, h,
-        d);
+    const auto launch = [&](auto kernel) {
+      kernel<<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          static_cast<const T*>(x), static_cast<const T*>(cos), static_cast<const T*>(sin), static_cast<T*>(y), n, h,
+          d);
+    };
+    if (backward)
+      launch(rope_kernel<T, true>);
+    else
+      launch(rope_kernel<T, false>);
     return static_cast<int>(cudaGetLastError());
   });
 }
@@ -102,6 +125,18 @@ int swiglu_forward(ElemType type, const void* gate, const void* up, void* y, int
     using T = decltype(tag);
     swiglu_kernel<T><<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
         static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<T*>(y), n);
+    return static_cast<int>(cudaGetLastError());
+  });
+}
+
+int swiglu_backward(ElemType type, const void* gate, const void* up, const void* dy, void* dgate, void* dup, int64_t n,
+                    void* stream) {
+  if (n == 0) return 0;
+  return dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    swiglu_backward_kernel<T><<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+        static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<const T*>(dy), static_cast<T*>(dgate),
+        static_cast<T*>(dup), n);
     return static_cast<int>(cudaGetLastError());
   });
 }

@@ -19,10 +19,15 @@ int rms_norm_forward(ElemType type, const void* x, const void* w, void* y, int64
 int add_rms_norm_forward(ElemType type, const void* x, const void* r, const void* w, void* h, void* y, int64_t rows,
                          int64_t cols, float eps, void* stream);
 
+// dx of rms_norm_forward given dy (x, dy, dx [rows, cols]): computed in fp32 from x and w, rounded once.
+int rms_norm_backward(ElemType type, const void* x, const void* w, const void* dy, void* dx, int64_t rows, int64_t cols,
+                      float eps, void* stream);
+
 // Rotary embedding: y[b, l, h, :] = x * cos[b, l, :] + rotate_half(x) * sin[b, l, :] with x, y [B, L, H, D] and
-// cos, sin [B, L, D] of the same element type; computed in fp32, rounded once. D even.
+// cos, sin [B, L, D] of the same element type; computed in fp32, rounded once. D even. With `backward`, x is the
+// output's gradient and y gets the input's (the transposed rotation).
 int rope_forward(ElemType type, const void* x, const void* cos, const void* sin, void* y, int64_t b, int64_t l,
-                 int64_t h, int64_t d, void* stream);
+                 int64_t h, int64_t d, void* stream, bool backward = false);
 
 // A decoding step's fused projection qkv [B, (H + 2 Hkv) D] (rows `row_stride` elements apart): q and k heads are
 // rotated at positions[b] (int64; angle = position * inv_freq[j % (D/2)] in fp32, cos and sin rounded to the element
@@ -32,8 +37,10 @@ int rope_qkv_decode_forward(ElemType type, const void* qkv, int64_t row_stride, 
                             const float* inv_freq, void* q_out, void* k_cache, void* v_cache, const int64_t* slot,
                             int64_t b, int64_t h, int64_t hkv, int64_t t, int64_t d, void* stream);
 
-// y = silu(gate) * up, element-wise over n elements, computed in fp32.
+// y = silu(gate) * up, element-wise over n elements, computed in fp32; and its gradients dgate, dup given dy.
 int swiglu_forward(ElemType type, const void* gate, const void* up, void* y, int64_t n, void* stream);
+int swiglu_backward(ElemType type, const void* gate, const void* up, const void* dy, void* dgate, void* dup, int64_t n,
+                    void* stream);
 
 // One query per (batch, head) over a key/value cache: q [B, H, D], k, v [B, Hkv, T, D], mask [B, T] (bytes, non-zero
 // = attend), y [B, H, D]; head h reads KV head h / (H / Hkv). softmax(q k^T * scale) v in fp32, split over T in

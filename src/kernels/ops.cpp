@@ -18,6 +18,9 @@
 namespace vlm::ops {
 namespace {
 
+// Whether autograd would record an op on t. Parameters require grad, but inference runs with grad mode off.
+bool records_grad(const at::Tensor& t) { return t.requires_grad() && at::GradMode::is_enabled(); }
+
 #ifdef VLM_WITH_CUDA
 // The kernels' element type for a floating dtype they handle.
 std::optional<cuda::ElemType> elem_type(at::ScalarType type) {
@@ -28,9 +31,6 @@ std::optional<cuda::ElemType> elem_type(at::ScalarType type) {
     default: return std::nullopt;
   }
 }
-
-// Whether autograd would record an op on t. Parameters require grad, but inference runs with grad mode off.
-bool records_grad(const at::Tensor& t) { return t.requires_grad() && at::GradMode::is_enabled(); }
 
 // Inputs a forward-only kernel may take: CUDA, one handled dtype, no autograd history to keep.
 bool kernel_inputs(std::initializer_list<const at::Tensor*> ts) {
@@ -60,20 +60,102 @@ at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& w, double e
   return w * normed.to(x.scalar_type());
 }
 
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
+at::Tensor rms_norm_backward_reference(const at::Tensor& x, const at::Tensor& w, const at::Tensor& dy, double eps) {
+  const at::Tensor xf = x.to(at::kFloat);
+  const at::Tensor rstd = at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  const at::Tensor gw = (dy * w).to(at::kFloat);  // the product rounded as autograd's in x's dtype
+  const at::Tensor dot = (gw * xf).sum(-1, /*keepdim=*/true);
+  return (rstd * gw - xf * rstd.pow(3) * dot / static_cast<double>(x.size(-1))).to(x.scalar_type());
+}
+
+at::Tensor rms_norm_backward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& dy, double eps) {
 #ifdef VLM_WITH_CUDA
-  const auto type = x.scalar_type();
-  if (x.is_cuda() && w.is_cuda() && w.scalar_type() == type && w.dim() == 1 && w.size(0) == x.size(-1) &&
-      (type == at::kFloat || type == at::kHalf || type == at::kBFloat16) && !(records_grad(x) || records_grad(w))) {
-    const at::Tensor xc = x.contiguous();
-    const at::Tensor wc = w.contiguous();
+  if (kernel_inputs({&x, &w, &dy}) && x.sizes() == dy.sizes() && w.dim() == 1 && x.dim() > 0 &&
+      w.size(0) == x.size(-1)) {
+    const at::Tensor xc = x.contiguous(), wc = w.contiguous(), dyc = dy.contiguous();
+    at::Tensor dx = at::empty_like(xc);
+    const int64_t cols = x.size(-1);
+    const int err = cuda::rms_norm_backward(*elem_type(x.scalar_type()), xc.data_ptr(), wc.data_ptr(), dyc.data_ptr(),
+                                            dx.data_ptr(), cols == 0 ? 0 : xc.numel() / cols, cols,
+                                            static_cast<float>(eps), current_stream());
+    VLM_CHECK(err == 0, "rms_norm backward CUDA kernel failed with CUDA error ", err);
+    return dx;
+  }
+#endif
+  return rms_norm_backward_reference(x, w, dy, eps);
+}
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Whether the fused autograd functions below take these tensors: x [..., C] and w [C] of one floating dtype.
+bool norm_shapes(const at::Tensor& x, const at::Tensor& w) {
+  return x.dim() > 0 && w.dim() == 1 && w.size(0) == x.size(-1) && w.scalar_type() == x.scalar_type() &&
+         at::isFloatingType(x.scalar_type());
+}
+
+// The norm weight's gradient, sum over rows of dy * cast(x * rstd), as autograd of the reference computes it.
+at::Tensor rms_norm_weight_grad(const at::Tensor& x, const at::Tensor& dy, double eps) {
+  const at::Tensor xf = x.to(at::kFloat);
+  const at::Tensor normed = (xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps)).to(x.scalar_type());
+  return (dy * normed).reshape({-1, x.size(-1)}).sum(0);
+}
+
+// RMSNorm under autograd keeping only x (autograd of the reference keeps fp32 copies of x and of the normalised
+// row as well); backward is one kernel on CUDA.
+class RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, double eps) {
+    ctx->save_for_backward({x, w});
+    ctx->saved_data["eps"] = eps;
+    return rms_norm(x, w, eps);  // grad mode is off in here: the kernel or the reference
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const double eps = ctx->saved_data["eps"].toDouble();
+    const at::Tensor dx = ctx->needs_input_grad(0) ? rms_norm_backward(saved[0], saved[1], grads[0], eps) : at::Tensor();
+    const at::Tensor dw = ctx->needs_input_grad(1) ? rms_norm_weight_grad(saved[0], grads[0], eps) : at::Tensor();
+    return {dx, dw, at::Tensor()};
+  }
+};
+
+// {h, rms_norm(h)} with h = x + r under autograd, keeping only h.
+class AddRmsNormFunction : public torch::autograd::Function<AddRmsNormFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& r, const at::Tensor& w,
+                               double eps) {
+    auto [h, y] = add_rms_norm(x, r, w, eps);
+    ctx->save_for_backward({h, w});
+    ctx->saved_data["eps"] = eps;
+    return {h, y};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const double eps = ctx->saved_data["eps"].toDouble();
+    const at::Tensor &dh_out = grads[0], &dy = grads[1];
+    at::Tensor dh;
+    if (dy.defined()) dh = rms_norm_backward(saved[0], saved[1], dy, eps);
+    if (dh_out.defined()) dh = dh.defined() ? dh + dh_out : dh_out;
+    const at::Tensor dw = ctx->needs_input_grad(2) && dy.defined() ? rms_norm_weight_grad(saved[0], dy, eps)
+                                                                    : at::Tensor();
+    return {dh, dh, dw, at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
+  if ((records_grad(x) || records_grad(w)) && norm_shapes(x, w)) return RmsNormFunction::apply(x, w, eps);
+#ifdef VLM_WITH_CUDA
+  if (kernel_inputs({&x, &w}) && norm_shapes(x, w)) {
+    const at::Tensor xc = x.contiguous(), wc = w.contiguous();
     at::Tensor y = at::empty_like(xc);
     const int64_t cols = x.size(-1);
-    const auto elem = type == at::kFloat ? cuda::ElemType::kF32
-                      : type == at::kHalf ? cuda::ElemType::kF16
-                                          : cuda::ElemType::kBF16;
-    const int err = cuda::rms_norm_forward(elem, xc.data_ptr(), wc.data_ptr(), y.data_ptr(), xc.numel() / cols, cols,
-                                           static_cast<float>(eps), c10::cuda::getCurrentCUDAStream().stream());
+    const int err = cuda::rms_norm_forward(*elem_type(x.scalar_type()), xc.data_ptr(), wc.data_ptr(), y.data_ptr(),
+                                           cols == 0 ? 0 : xc.numel() / cols, cols, static_cast<float>(eps),
+                                           current_stream());
     VLM_CHECK(err == 0, "rms_norm CUDA kernel failed with CUDA error ", err);
     return y;
   }
@@ -89,8 +171,13 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm_reference(const at::Tensor& x, co
 
 std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& x, const at::Tensor& r, const at::Tensor& w,
                                                double eps) {
+  if ((records_grad(x) || records_grad(r) || records_grad(w)) && norm_shapes(x, w) && x.sizes() == r.sizes() &&
+      r.scalar_type() == x.scalar_type()) {
+    const variable_list hy = AddRmsNormFunction::apply(x, r, w, eps);
+    return {hy[0], hy[1]};
+  }
 #ifdef VLM_WITH_CUDA
-  if (kernel_inputs({&x, &r, &w}) && x.sizes() == r.sizes() && w.dim() == 1 && x.dim() > 0 && w.size(0) == x.size(-1)) {
+  if (kernel_inputs({&x, &r, &w}) && x.sizes() == r.sizes() && norm_shapes(x, w)) {
     const at::Tensor xc = x.contiguous(), rc = r.contiguous(), wc = w.contiguous();
     at::Tensor h = at::empty_like(xc), y = at::empty_like(xc);
     const int64_t cols = x.size(-1);
@@ -104,28 +191,75 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& x, const at::Te
   return add_rms_norm_reference(x, r, w, eps);
 }
 
-}  // namespace vlm::ops
-
-namespace vlm::ops {
-
 at::Tensor rope_reference(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   const int64_t half = x.size(-1) / 2;
   const at::Tensor rotated = at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
   return x * cos.unsqueeze(2) + rotated * sin.unsqueeze(2);
 }
 
-at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+at::Tensor rope_backward_reference(const at::Tensor& dy, const at::Tensor& cos, const at::Tensor& sin) {
+  // The transposed rotation: dx_j = dy_j cos_j + dy_{j+D/2} sin_{j+D/2} in the first half, and
+  // dx_j = dy_j cos_j - dy_{j-D/2} sin_{j-D/2} in the second.
+  const int64_t half = dy.size(-1) / 2;
+  const at::Tensor s = sin.unsqueeze(2);
+  const at::Tensor rotated = at::cat({dy.narrow(-1, half, half) * s.narrow(-1, half, half),
+                                      -dy.narrow(-1, 0, half) * s.narrow(-1, 0, half)},
+                                     -1);
+  return dy * cos.unsqueeze(2) + rotated;
+}
+
+namespace {
+
+// Shapes the rope kernel and the autograd function take: x [B, L, H, D], cos and sin [B, L, D], D even.
+bool rope_shapes(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  return x.dim() == 4 && cos.dim() == 3 && cos.sizes() == sin.sizes() && cos.size(0) == x.size(0) &&
+         cos.size(1) == x.size(1) && cos.size(2) == x.size(3) && x.size(3) % 2 == 0 &&
+         cos.scalar_type() == x.scalar_type() && sin.scalar_type() == x.scalar_type();
+}
+
+// x [B, L, H, D] rotated by the kernel (or its transpose with `backward`); nullopt where the kernel does not apply.
+std::optional<at::Tensor> rope_kernel(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                      bool backward) {
 #ifdef VLM_WITH_CUDA
-  if (x.dim() == 4 && cos.dim() == 3 && kernel_inputs({&x, &cos, &sin}) && cos.sizes() == sin.sizes() &&
-      cos.size(0) == x.size(0) && cos.size(1) == x.size(1) && cos.size(2) == x.size(3) && x.size(3) % 2 == 0) {
+  if (rope_shapes(x, cos, sin) && kernel_inputs({&x, &cos, &sin})) {
     const at::Tensor xc = x.contiguous(), cc = cos.contiguous(), sc = sin.contiguous();
     at::Tensor y = at::empty_like(xc);
     const int err = cuda::rope_forward(*elem_type(x.scalar_type()), xc.data_ptr(), cc.data_ptr(), sc.data_ptr(),
-                                       y.data_ptr(), x.size(0), x.size(1), x.size(2), x.size(3), current_stream());
+                                       y.data_ptr(), x.size(0), x.size(1), x.size(2), x.size(3), current_stream(),
+                                       backward);
     VLM_CHECK(err == 0, "rope CUDA kernel failed with CUDA error ", err);
     return y;
   }
+#else
+  (void)x, (void)cos, (void)sin, (void)backward;
 #endif
+  return std::nullopt;
+}
+
+// RoPE under autograd: keeps the (shared) cos / sin tables only; backward applies the transposed rotation.
+class RopeFunction : public torch::autograd::Function<RopeFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+    ctx->save_for_backward({cos, sin});
+    return rope(x, cos, sin);  // grad mode is off in here
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    return {rope_backward(grads[0], saved[0], saved[1]), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor rope_backward(const at::Tensor& dy, const at::Tensor& cos, const at::Tensor& sin) {
+  if (auto dx = rope_kernel(dy, cos, sin, /*backward=*/true)) return *dx;
+  return rope_backward_reference(dy, cos, sin);
+}
+
+at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  if (records_grad(x) && !records_grad(cos) && !records_grad(sin) && rope_shapes(x, cos, sin))
+    return RopeFunction::apply(x, cos, sin);
+  if (auto y = rope_kernel(x, cos, sin, /*backward=*/false)) return *y;
   return rope_reference(x, cos, sin);
 }
 
@@ -173,6 +307,27 @@ at::Tensor rope_qkv_decode(const at::Tensor& qkv, const at::Tensor& positions, c
 
 at::Tensor swiglu_reference(const at::Tensor& gate, const at::Tensor& up) { return at::silu(gate) * up; }
 
+std::pair<at::Tensor, at::Tensor> swiglu_backward_reference(const at::Tensor& gate, const at::Tensor& up,
+                                                            const at::Tensor& dy) {
+  const at::Tensor sig = at::sigmoid(gate);
+  // d silu(g) / dg = sig * (1 + g * (1 - sig))
+  return {dy * up * sig * (1 + gate * (1 - sig)), dy * gate * sig};
+}
+
+std::pair<at::Tensor, at::Tensor> swiglu_backward(const at::Tensor& gate, const at::Tensor& up, const at::Tensor& dy) {
+#ifdef VLM_WITH_CUDA
+  if (kernel_inputs({&gate, &up, &dy}) && gate.sizes() == up.sizes() && dy.sizes() == gate.sizes()) {
+    const at::Tensor g = gate.contiguous(), u = up.contiguous(), d = dy.contiguous();
+    at::Tensor dg = at::empty_like(g), du = at::empty_like(u);
+    const int err = cuda::swiglu_backward(*elem_type(g.scalar_type()), g.data_ptr(), u.data_ptr(), d.data_ptr(),
+                                          dg.data_ptr(), du.data_ptr(), g.numel(), current_stream());
+    VLM_CHECK(err == 0, "swiglu backward CUDA kernel failed with CUDA error ", err);
+    return {dg, du};
+  }
+#endif
+  return swiglu_backward_reference(gate, up, dy);
+}
+
 namespace {
 
 // SwiGLU under autograd, keeping only its two inputs for backward, which recomputes the sigmoid. (Autograd of
@@ -187,12 +342,7 @@ class SwigluFunction : public torch::autograd::Function<SwigluFunction> {
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const at::Tensor& g = saved[0];
-    const at::Tensor& u = saved[1];
-    const at::Tensor sig = at::sigmoid(g);
-    // d silu(g) / dg = sig * (1 + g * (1 - sig))
-    const at::Tensor d_gate = grads[0] * u * sig * (1 + g * (1 - sig));
-    const at::Tensor d_up = grads[0] * g * sig;
+    const auto [d_gate, d_up] = swiglu_backward(saved[0], saved[1], grads[0]);
     return {d_gate, d_up};
   }
 };

@@ -8,9 +8,17 @@
 
 namespace vlm::ops {
 
+// Under autograd, rms_norm, add_rms_norm, rope and swiglu are autograd functions that keep only their inputs (no
+// fp32 or intermediate copies) and run the backward kernels below on CUDA; their gradients are those of autograd
+// over the reference, up to rounding.
+
 // RMSNorm as transformers' Llama/Qwen: normalise in fp32, cast to x's dtype, multiply by w.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
 at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& w, double eps);
+// d rms_norm / dx given the output's gradient dy, computed in fp32 from x (the product dy * w rounded to x's dtype
+// first, as autograd of the reference rounds it).
+at::Tensor rms_norm_backward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& dy, double eps);
+at::Tensor rms_norm_backward_reference(const at::Tensor& x, const at::Tensor& w, const at::Tensor& dy, double eps);
 
 // The residual add of a pre-norm block fused with the RMSNorm after it: {h, rms_norm(h, w)} with h = x + r in x's
 // dtype (the same numbers as the add and the norm run one after the other).
@@ -22,6 +30,9 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm_reference(const at::Tensor& x, co
 // Rotary embedding over x [B, L, H, D] with cos, sin [B, L, D] (x's dtype): x * cos + rotate_half(x) * sin.
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 at::Tensor rope_reference(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+// d rope / dx given the output's gradient dy [B, L, H, D]: the transposed rotation.
+at::Tensor rope_backward(const at::Tensor& dy, const at::Tensor& cos, const at::Tensor& sin);
+at::Tensor rope_backward_reference(const at::Tensor& dy, const at::Tensor& cos, const at::Tensor& sin);
 
 // A decoding step's attention inputs from the fused projection qkv [B, 1, (H + 2 Hkv) D] (q, k, v heads in order):
 // q and k rotated at positions [B] (int64: the M-RoPE streams agree while decoding, so the rotation is 1D) with
@@ -38,6 +49,10 @@ at::Tensor rope_qkv_decode_reference(const at::Tensor& qkv, const at::Tensor& po
 // silu(gate), a third tensor of the MLP's width).
 at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up);
 at::Tensor swiglu_reference(const at::Tensor& gate, const at::Tensor& up);
+// {d/dgate, d/dup} of silu(gate) * up given the output's gradient dy.
+std::pair<at::Tensor, at::Tensor> swiglu_backward(const at::Tensor& gate, const at::Tensor& up, const at::Tensor& dy);
+std::pair<at::Tensor, at::Tensor> swiglu_backward_reference(const at::Tensor& gate, const at::Tensor& up,
+                                                            const at::Tensor& dy);
 
 // Attention of one query per head over a key/value cache: q [B, H, 1, D], k, v [B, Hkv, T, D] (grouped-query:
 // head h reads KV head h / (H / Hkv)), mask [B, T] bool (true = attend). Returns [B, H, 1, D]. The kernel splits

@@ -69,13 +69,18 @@ at::Tensor LoraAdapter::merged_weight(const at::Tensor& base_weight) const {
 at::Tensor LoraAdapter::forward(const at::Tensor& x, const at::Tensor& base_out, const nn::LinearImpl& base) {
   const at::ScalarType dtype = x.scalar_type();
   const at::Tensor A = lora_A.to(dtype);  // [r, in]
-  const at::Tensor B = lora_B.to(dtype);  // [out, r]
   const bool drop = settings_.dropout > 0 && is_training();
 
   if (!settings_.dora) {
+    // base_out + scale * B A x as one product added onto base_out (scale folded into B in fp32 before the cast):
+    // no separate scaling and addition passes over the output, forward or backward.
     const at::Tensor xd = drop ? torch::dropout(x, settings_.dropout, true) : x;
-    return base_out + at::linear(at::linear(xd, A), B) * scale_;
+    const at::Tensor scaled_B = (lora_B * scale_).to(dtype);  // [out, r]
+    const at::Tensor h = at::linear(xd, A);                    // [..., r]
+    const int64_t out = base_out.size(-1);
+    return at::addmm(base_out.reshape({-1, out}), h.reshape({-1, h.size(-1)}), scaled_B.t()).view(base_out.sizes());
   }
+  const at::Tensor B = lora_B.to(dtype);  // [out, r]
 
   // DoRA. n = ||W + scale * B A||_row, detached; computed in float32 (PEFT runs it in the input's dtype, which is
   // float32 there as it casts x to the adapter's dtype).

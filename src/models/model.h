@@ -46,8 +46,9 @@ class Model : public torch::nn::Module {
   virtual at::Tensor logits(const at::Tensor& hidden) = 0;
   virtual int64_t vocab_size() const = 0;
   virtual int64_t num_layers() const = 0;
-  // Training: recompute decoder-layer activations in backward instead of keeping them (see nn/checkpoint.h).
-  virtual void set_gradient_checkpointing(bool /*on*/) {}
+  // Training: recompute decoder-layer activations in backward instead of keeping them (see nn/checkpoint.h); with
+  // offload, the layers' inputs wait for backward in pinned CPU memory rather than on the GPU.
+  virtual void set_gradient_checkpointing(bool /*on*/, bool /*offload*/ = false) {}
 };
 
 }  // namespace vlm

@@ -59,6 +59,18 @@ at::Tensor gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
   if (q.is_cuda() && q.size(2) == 1 && dense && dense->dim() == 4 && dense->size(1) == 1 && dense->size(2) == 1 &&
       dense->scalar_type() == at::kBool && dense->size(0) == q.size(0))
     return ops::decode_attention(q, k, v, dense->reshape({q.size(0), dense->size(-1)}), scale);
+  if (!dense && q.size(2) == k.size(2) && q.size(2) > 0) {
+    // Causal rows without padding: each row is one segment of the variable-length flash kernel, which reads the KV
+    // heads in place (no repeated copies to keep for backward). [B, H, L, D] -> [B * L, H, D] (a view when q, k, v
+    // come from [B, L, H, D] projections) and back.
+    const int64_t b = q.size(0), l = q.size(2);
+    auto rows = [b, l](const at::Tensor& t) {
+      return t.transpose(1, 2).reshape({b * l, t.size(1), t.size(3)}).contiguous();
+    };
+    const at::Tensor cu = at::arange(0, (b + 1) * l, l, q.options().dtype(at::kInt));
+    if (auto out = compat::varlen_flash_attention(rows(q), rows(k), rows(v), cu, l, scale))
+      return out->view({b, l, q.size(1), q.size(3)}).transpose(1, 2);
+  }
   return attention(q, repeat_kv(k, groups), repeat_kv(v, groups), dense, /*causal=*/!dense.has_value(), scale);
 }
 

@@ -37,7 +37,8 @@ at::Tensor packed_causal_mask(const at::Tensor& cu_seqlens, int64_t n);
 // - One query per row on CUDA (decoding) runs the fused decode kernel (kernels/ops.h), which reads the KV heads in
 //   place.
 // - A packed row on CUDA in bf16/fp16 runs the variable-length flash kernel (libtorch >= 2.1), which also reads the
-//   KV heads in place; elsewhere it gets its dense mask.
+//   KV heads in place; elsewhere it gets its dense mask. So do causal rows without a mask (no padding, queries over
+//   their own keys), each row a segment.
 // - Otherwise the KV heads are repeated for their query groups and SDPA runs.
 at::Tensor gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask,
                          double scale);

@@ -63,18 +63,22 @@ class RestoreRngOnExit {
   std::vector<at::Tensor> states_;
 };
 
-// What backward needs besides the saved input: the block and the generator states at forward time. Held by the
-// autograd context as an IValue capsule, so it lives exactly as long as the graph node.
+// What backward needs besides the saved input: the block, the generator states at forward time, and, when the input
+// was offloaded, its pinned CPU copy. Held by the autograd context as an IValue capsule, so it lives exactly as long
+// as the graph node.
 struct Recompute : torch::CustomClassHolder {
   std::function<at::Tensor(const at::Tensor&)> fn;
   at::Device device{at::kCPU};
   std::vector<at::Tensor> rng_states;
+  at::Tensor offloaded;
 };
 
 class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> {
  public:
+  // anchor: an empty tensor that requires grad, so that the output does even when the input does not.
   static at::Tensor forward(AutogradContext* ctx, std::function<at::Tensor(const at::Tensor&)> fn,
-                            const at::Tensor& input) {
+                            const at::Tensor& input, const at::Tensor& anchor, bool offload) {
+    (void)anchor;
     auto state = c10::make_intrusive<Recompute>();
     state->device = input.device();
     std::vector<at::Generator> gens = generators_for(state->device);
@@ -86,17 +90,25 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
     }
     VLM_CHECK(out.defined(), "checkpoint: the block returned an undefined tensor");
     state->fn = std::move(fn);
-    ctx->save_for_backward({input});  // also catches in-place changes of the input before backward
+    if (offload && input.is_cuda()) {
+      state->offloaded = at::empty(input.sizes(), input.options().device(at::kCPU).pinned_memory(true));
+      state->offloaded.copy_(input, /*non_blocking=*/true);
+      ctx->save_for_backward({});
+    } else {
+      ctx->save_for_backward({input});  // also catches in-place changes of the input before backward
+    }
+    ctx->saved_data["input_requires_grad"] = input.requires_grad();
     ctx->saved_data["recompute"] = at::IValue::make_capsule(std::move(state));
     return out;
   }
 
-  // grads: [d loss / d out]. Returns one entry per forward argument: none for fn, d loss / d input.
+  // grads: [d loss / d out]. Returns one entry per forward argument: d loss / d input where it requires one.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto state = c10::static_intrusive_pointer_cast<Recompute>(ctx->saved_data["recompute"].toCapsule());
-    const at::Tensor saved = ctx->get_saved_variables()[0];
-    at::Tensor x = saved.detach();
-    x.requires_grad_(true);
+    const bool input_grad = ctx->saved_data["input_requires_grad"].toBool();
+    at::Tensor x = state->offloaded.defined() ? state->offloaded.to(state->device, state->offloaded.scalar_type(), /*non_blocking=*/true)
+                                              : ctx->get_saved_variables()[0].detach();
+    x.requires_grad_(input_grad);
     at::Tensor out;
     {
       std::vector<at::Generator> gens = generators_for(state->device);
@@ -107,15 +119,16 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
     }
     // A nested (reentrant) backward: accumulates into the .grad of the block's parameters and of x.
     if (out.requires_grad()) torch::autograd::backward({out}, {grads[0]});
-    return {at::Tensor(), x.grad()};
+    return {at::Tensor(), input_grad ? x.grad() : at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
 }  // namespace
 
-at::Tensor checkpoint(std::function<at::Tensor(const at::Tensor&)> fn, const at::Tensor& input) {
-  if (!at::GradMode::is_enabled() || !input.requires_grad()) return fn(input);
-  return CheckpointFunction::apply(std::move(fn), input);
+at::Tensor checkpoint(std::function<at::Tensor(const at::Tensor&)> fn, const at::Tensor& input, bool offload) {
+  if (!at::GradMode::is_enabled()) return fn(input);
+  const at::Tensor anchor = torch::empty({0}, torch::dtype(input.scalar_type()).device(input.device()).requires_grad(true));
+  return CheckpointFunction::apply(std::move(fn), input, anchor, offload);
 }
 
 }  // namespace vlm::nn

@@ -34,6 +34,7 @@ struct TrainOptions {
   bool train_on_prompt = false, skip_bad_samples = false, skip_nonfinite = false;
   bool full_finetune = false;
   bool gradient_checkpointing = false;  // recompute decoder-layer activations in backward (less memory)
+  bool checkpoint_offload = false;      // and keep the layers' inputs in pinned CPU memory (implies the above)
   bool packing = false;                 // each micro-batch as one row without padding (collate_packed)
   int64_t stop_after = 0;  // stop (saving a checkpoint, as on a signal) once this many steps are done; 0 = never
   lora::AttachOptions lora;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -306,5 +307,124 @@ TEST(Ops, SwigluGradientsMatchAutogradOfTheReference) {
         << c10::toString(type);
     EXPECT_TRUE(torch::allclose(u.grad().to(torch::kDouble), u_ref.grad().to(torch::kDouble), tol, tol))
         << c10::toString(type);
+  }
+}
+
+namespace {
+
+using GradFn = std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>&)>;
+
+// Runs fused and reference on fresh leaf copies of `inputs` (those flagged in `trainable` require grad),
+// back-propagates the same random output gradients through both and expects equal outputs and input gradients.
+void expect_same_gradients(const GradFn& fused, const GradFn& reference, const std::vector<at::Tensor>& inputs,
+                           const std::vector<bool>& trainable, double tol, const std::string& what) {
+  auto leaves = [&] {
+    std::vector<at::Tensor> out;
+    for (size_t i = 0; i < inputs.size(); ++i) out.push_back(inputs[i].clone().requires_grad_(trainable[i]));
+    return out;
+  };
+  const std::vector<at::Tensor> a = leaves(), b = leaves();
+  const std::vector<at::Tensor> ya = fused(a), yb = reference(b);
+  ASSERT_EQ(ya.size(), yb.size()) << what;
+  std::vector<at::Tensor> dys;
+  for (const at::Tensor& y : ya) dys.push_back(torch::randn_like(y));
+  torch::autograd::backward(ya, dys);
+  torch::autograd::backward(yb, dys);
+  auto close = [&](const at::Tensor& x, const at::Tensor& y) {
+    return torch::allclose(x.to(torch::kDouble), y.to(torch::kDouble), tol, tol);
+  };
+  for (size_t i = 0; i < ya.size(); ++i) EXPECT_TRUE(close(ya[i], yb[i])) << what << ": output " << i;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!trainable[i]) continue;
+    ASSERT_TRUE(a[i].grad().defined() && b[i].grad().defined()) << what << ": input " << i;
+    EXPECT_TRUE(close(a[i].grad(), b[i].grad()))
+        << what << ": gradient of input " << i << ", max diff "
+        << (a[i].grad().to(torch::kDouble) - b[i].grad().to(torch::kDouble)).abs().max().item<double>();
+  }
+}
+
+// Real M-RoPE tables (both halves of a row equal, as every RoPE table is) for [B, L] positions.
+std::pair<at::Tensor, at::Tensor> rope_tables(int64_t b, int64_t l, int64_t d, at::ScalarType type,
+                                              const at::Device& device) {
+  const at::Tensor pos = torch::randint(0, 500, {3, b, l}, torch::dtype(torch::kLong).device(device));
+  const at::Tensor inv = vlm::nn::rope_inv_freq(d, 10000.0, device);
+  const int64_t s = d / 2 / 4;
+  const vlm::nn::CosSin cs = vlm::nn::mrope_cos_sin(inv, pos, {d / 2 - 2 * s, s, s}, type);
+  return {cs.cos.squeeze(1), cs.sin.squeeze(1)};
+}
+
+// The gradient cases of the fused autograd functions on `device`.
+void check_fused_gradients(const at::Device& device, const std::vector<at::ScalarType>& types) {
+  for (auto type : types) {
+    const double tol = type == torch::kBFloat16 || type == torch::kHalf ? 3e-2 : (type == torch::kFloat ? 2e-4 : 1e-6);
+    const auto opts = torch::dtype(type).device(device);
+    for (int64_t cols : {7, 256, 1536}) {
+      const std::string what = std::string(c10::toString(type)) + " cols " + std::to_string(cols);
+      const at::Tensor x = torch::randn({3, 5, cols}, opts) * 2, r = torch::randn({3, 5, cols}, opts),
+                       w = torch::randn({cols}, opts);
+      for (bool train_w : {false, true}) {
+        expect_same_gradients([](auto& t) { return std::vector<at::Tensor>{vlm::ops::rms_norm(t[0], t[1], 1e-6)}; },
+                              [](auto& t) {
+                                return std::vector<at::Tensor>{vlm::ops::rms_norm_reference(t[0], t[1], 1e-6)};
+                              },
+                              {x, w}, {true, train_w}, tol, "rms_norm " + what);
+        auto pair = [](auto p) { return std::vector<at::Tensor>{p.first, p.second}; };
+        expect_same_gradients([&](auto& t) { return pair(vlm::ops::add_rms_norm(t[0], t[1], t[2], 1e-6)); },
+                              [&](auto& t) { return pair(vlm::ops::add_rms_norm_reference(t[0], t[1], t[2], 1e-6)); },
+                              {x, r, w}, {true, true, train_w}, tol, "add_rms_norm " + what);
+      }
+    }
+    for (auto [b, l, h, d] : std::vector<std::array<int64_t, 4>>{{1, 7, 3, 16}, {2, 33, 4, 128}}) {
+      const auto [cos, sin] = rope_tables(b, l, d, type, device);
+      const at::Tensor x = torch::randn({b, l, h, d}, opts);
+      expect_same_gradients([&](auto& t) { return std::vector<at::Tensor>{vlm::ops::rope(t[0], cos, sin)}; },
+                            [&](auto& t) { return std::vector<at::Tensor>{vlm::ops::rope_reference(t[0], cos, sin)}; },
+                            {x}, {true}, tol, std::string("rope ") + c10::toString(type) + " d " + std::to_string(d));
+    }
+  }
+}
+
+}  // namespace
+
+TEST(Ops, FusedGradientsMatchAutogradOfTheReference) {
+  torch::manual_seed(15);
+  check_fused_gradients(torch::kCPU, {torch::kDouble, torch::kFloat, torch::kBFloat16});
+}
+
+TEST(Ops, FusedGradientsCudaMatchAutogradOfTheReference) {
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(16);
+  check_fused_gradients(torch::kCUDA, {torch::kFloat, torch::kHalf, torch::kBFloat16});
+}
+
+TEST(Ops, BackwardKernelsMatchTheirReferences) {
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(17);
+  for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16}) {
+    const auto opts = torch::device(torch::kCUDA).dtype(type);
+    const double tol = tolerance(type);
+    auto close = [&](const at::Tensor& a, const at::Tensor& b) {
+      return torch::allclose(a.to(torch::kFloat), b.to(torch::kFloat), tol, tol);
+    };
+    for (int64_t cols : {1, 33, 1536, 3584}) {
+      const at::Tensor x = torch::randn({4, 3, cols}, opts) * 3, w = torch::randn({cols}, opts),
+                       dy = torch::randn({4, 3, cols}, opts);
+      EXPECT_TRUE(close(vlm::ops::rms_norm_backward(x, w, dy, 1e-6),
+                        vlm::ops::rms_norm_backward_reference(x, w, dy, 1e-6)))
+          << c10::toString(type) << " cols " << cols;
+    }
+    for (int64_t n : {1, 255, 8960, 100003}) {
+      const at::Tensor g = torch::randn({n}, opts) * 3, u = torch::randn({n}, opts), dy = torch::randn({n}, opts);
+      const auto [dg, du] = vlm::ops::swiglu_backward(g, u, dy);
+      const auto [dg_ref, du_ref] = vlm::ops::swiglu_backward_reference(g, u, dy);
+      EXPECT_TRUE(close(dg, dg_ref) && close(du, du_ref)) << c10::toString(type) << " n " << n;
+    }
+    for (auto [b, l, h, d] : std::vector<std::array<int64_t, 4>>{{1, 1, 12, 128}, {3, 37, 5, 64}}) {
+      // Random tables: the transposed rotation holds for any cos / sin, not only RoPE's.
+      const at::Tensor dy = torch::randn({b, l, h, d}, opts), cos = torch::randn({b, l, d}, opts),
+                       sin = torch::randn({b, l, d}, opts);
+      EXPECT_TRUE(close(vlm::ops::rope_backward(dy, cos, sin), vlm::ops::rope_backward_reference(dy, cos, sin)))
+          << c10::toString(type) << " d " << d;
+    }
   }
 }

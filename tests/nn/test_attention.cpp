@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <torch/torch.h>
@@ -49,3 +51,45 @@ TEST(SegmentAttention, EqualSegmentsMatchEachSegmentAlone) { expect_matches({0, 
 TEST(SegmentAttention, MixedLengthsMatchEachSegmentAlone) { expect_matches({0, 16, 20, 36, 36, 45, 61}); }
 
 TEST(SegmentAttention, OneSegment) { expect_matches({0, 7}); }
+
+// Grouped-query attention on CUDA without a mask (causal rows, each a segment of the variable-length flash kernel)
+// and with a packed row's mask, against the repeated-KV definition in fp32: values and gradients.
+TEST(GqaAttention, CudaCausalAndPackedMatchTheDefinition) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(9);
+  const int64_t h = 4, hkv = 2, d = 64;
+  const double scale = 1.0 / std::sqrt(64.0);
+  const auto opts = torch::dtype(torch::kBFloat16).device(torch::kCUDA);
+  struct Case {
+    int64_t b, l;
+    std::vector<int64_t> packed;  // segment lengths of a packed row (b = 1), or none
+  };
+  for (const Case& c : std::vector<Case>{{2, 37, {}}, {1, 1, {}}, {3, 130, {}}, {1, 50, {20, 1, 29}}}) {
+    // [B, L, H, D] projections viewed as [B, H, L, D], as the text attention hands them over.
+    const at::Tensor q0 = torch::randn({c.b, c.l, h, d}, opts), k0 = torch::randn({c.b, c.l, hkv, d}, opts),
+                     v0 = torch::randn({c.b, c.l, hkv, d}, opts);
+    vlm::nn::AttentionMask mask;
+    std::optional<at::Tensor> dense;
+    if (!c.packed.empty()) {
+      mask = vlm::nn::packed_mask(c.packed, torch::kCUDA);
+      dense = vlm::nn::packed_causal_mask(mask.cu_seqlens, c.l);
+    }
+    auto leaf = [](const at::Tensor& t, bool fp32) {
+      return (fp32 ? t.to(torch::kFloat) : t.clone()).transpose(1, 2).detach().requires_grad_(true);
+    };
+    const at::Tensor q = leaf(q0, false), k = leaf(k0, false), v = leaf(v0, false);
+    const at::Tensor qr = leaf(q0, true), kr = leaf(k0, true), vr = leaf(v0, true);
+    const at::Tensor got = vlm::nn::gqa_attention(q, k, v, mask, scale);
+    const at::Tensor want = vlm::nn::attention(qr, vlm::nn::repeat_kv(kr, h / hkv), vlm::nn::repeat_kv(vr, h / hkv),
+                                               dense, !dense.has_value(), scale);
+    const std::string what = "b" + std::to_string(c.b) + " l" + std::to_string(c.l);
+    ASSERT_EQ(got.sizes(), want.sizes()) << what;
+    EXPECT_TRUE(torch::allclose(got.to(torch::kFloat), want, 2e-2, 2e-2)) << what;
+    const at::Tensor w = torch::randn_like(want);
+    const auto g = torch::autograd::grad({(got.to(torch::kFloat) * w).sum()}, {q, k, v});
+    const auto r = torch::autograd::grad({(want * w).sum()}, {qr, kr, vr});
+    for (size_t i = 0; i < 3; ++i)
+      EXPECT_TRUE(torch::allclose(g[i].to(torch::kFloat), r[i], 5e-2, 5e-2))
+          << what << " gradient " << i << " max diff " << (g[i].to(torch::kFloat) - r[i]).abs().max().item<double>();
+  }
+}

@@ -137,13 +137,53 @@ TEST(Checkpoint, WithoutGradModeOrGradInputTheBlockIsJustCalled) {
     EXPECT_FALSE(y.requires_grad());
   }
   EXPECT_EQ(calls, 1);
-  // An input without grad (a frozen embedding's output): the graph is kept, so parameters still get gradients.
+}
+
+TEST(Checkpoint, AnInputWithoutGradIsCheckpointedToo) {
+  // A frozen embedding's output: the block is still recomputed in backward, and its parameters get the plain
+  // backward's gradients.
+  torch::manual_seed(3);
+  Block a;
+  a.eval();
+  int calls = 0;
+  auto fn = [&](const at::Tensor& in) {
+    ++calls;
+    return a.forward(in);
+  };
+  const at::Tensor x = torch::randn({3, 6});
+  a.forward(x).sum().backward();
+  const at::Tensor plain = a.up->weight.grad().clone();
   clear_grads(a);
   const at::Tensor y = vlm::nn::checkpoint(fn, x);
-  EXPECT_EQ(count_graph_nodes(y, "CheckpointFunction"), 0);
+  EXPECT_EQ(count_graph_nodes(y, "CheckpointFunction"), 1);
   y.sum().backward();
-  EXPECT_EQ(calls, 2);
-  EXPECT_TRUE(a.up->weight.grad().defined());
+  EXPECT_EQ(calls, 2);  // forward and the recomputation
+  ASSERT_TRUE(a.up->weight.grad().defined());
+  EXPECT_LE(max_abs_difference(a.up->weight.grad(), plain), 1e-6);
+  EXPECT_GT(plain.abs().max().item<double>(), 0.0);
+}
+
+TEST(Checkpoint, OffloadedInputsGiveThePlainGradients) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA (offloading moves CUDA inputs to the CPU)";
+  torch::manual_seed(4);
+  Block a, b;
+  a.to(torch::kCUDA);
+  b.to(torch::kCUDA);
+  const at::Tensor x0 = torch::randn({5, 6}, torch::kCUDA);
+  auto run = [&](bool checkpointed, bool offload) {
+    clear_grads(a);
+    clear_grads(b);
+    torch::manual_seed(11);
+    const at::Tensor x = x0.clone().requires_grad_(true);
+    auto block = [](Block& m) { return [&m](const at::Tensor& in) { return m.forward(in); }; };
+    at::Tensor h = checkpointed ? vlm::nn::checkpoint(block(a), x, offload) : a.forward(x);
+    h = checkpointed ? vlm::nn::checkpoint(block(b), h, offload) : b.forward(h);
+    (h * torch::arange(6, torch::kCUDA).to(torch::kFloat)).sum().backward();
+    return std::vector<at::Tensor>{x.grad(), a.up->weight.grad().clone(), b.down->weight.grad().clone()};
+  };
+  const auto plain = run(false, false), offloaded = run(true, true);
+  for (size_t i = 0; i < plain.size(); ++i)
+    EXPECT_LE(max_abs_difference(offloaded[i], plain[i]), 1e-5) << "gradient " << i;
 }
 
 namespace {
@@ -208,8 +248,8 @@ TEST(Checkpoint, TinyQwen2VlWithLoraDropoutGivesThePlainLossAndGradients) {
   v.model->set_gradient_checkpointing(false);
 
   EXPECT_EQ(plain.checkpoint_nodes, 0);
-  // The first layer's input (frozen embeddings) needs no gradient, so that layer keeps its graph.
-  EXPECT_EQ(ckpt.checkpoint_nodes, v.model->num_layers() - 1);
+  // Every layer, the first too (its input, the frozen embeddings, needs no gradient).
+  EXPECT_EQ(ckpt.checkpoint_nodes, v.model->num_layers());
   EXPECT_NEAR(ckpt.loss, plain.loss, 1e-5 * std::abs(plain.loss));
   ASSERT_EQ(ckpt.grads.size(), 2 * adapters.size());
   for (size_t i = 0; i < plain.grads.size(); ++i) {

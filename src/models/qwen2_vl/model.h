@@ -31,7 +31,10 @@ class Qwen2VLImpl : public Model {
   at::Tensor logits(const at::Tensor& hidden) override;
   int64_t vocab_size() const override { return config.text.vocab_size; }
   int64_t num_layers() const override { return config.text.num_hidden_layers; }
-  void set_gradient_checkpointing(bool on) override { model->gradient_checkpointing = on; }
+  void set_gradient_checkpointing(bool on, bool offload = false) override {
+    model->gradient_checkpointing = on;
+    model->checkpoint_offload = offload;
+  }
 
   // Input embeddings with image features inserted at the image-token positions (error if counts differ).
   at::Tensor embed(const Batch& batch);

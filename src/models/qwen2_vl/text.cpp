@@ -160,7 +160,7 @@ at::Tensor TextModelImpl::forward(const at::Tensor& embeds, const at::Tensor& po
     auto run = [layer = layers->ptr<DecoderLayerImpl>(i), rope, mask, index](const at::Tensor& x) {
       return layer->forward(x, rope, mask, nullptr, index);
     };
-    h = nn::checkpoint(run, h);
+    h = nn::checkpoint(run, h, checkpoint_offload);
   }
   if (!pending.defined()) return norm(h);
   return ops::add_rms_norm(h, pending, norm->weight, norm->eps).second;

@@ -85,8 +85,9 @@ class TextModelImpl : public torch::nn::Module {
   nn::RMSNorm norm{nullptr};
   TextConfig config;
   // Training: run each decoder layer through nn::checkpoint (recomputed in backward) when grad mode is on and no
-  // KV cache is given.
+  // KV cache is given; with checkpoint_offload, its input is kept in pinned CPU memory.
   bool gradient_checkpointing = false;
+  bool checkpoint_offload = false;
 };
 TORCH_MODULE(TextModel);
 
