@@ -176,12 +176,13 @@ StepResult train_step(Trainee& t, const Step& step, const at::Device& device) {
   const at::Tensor loss = sums.loss_sum / static_cast<double>(sums.tokens);
   loss.backward();
   StepResult r;
-  r.grad_norm = torch::nn::utils::clip_grad_norm_(t.trainable, t.max_grad_norm, 2.0);
+  const at::Tensor norm = vlm::train::clip_grad_norm(t.trainable, t.max_grad_norm);
   t.optimizer.step(t.lr);
   t.optimizer.zero_grad();
   sync(device);
   r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   r.loss = loss.item<double>();
+  r.grad_norm = norm.defined() ? norm.item<double>() : 0.0;
   return r;
 }
 

@@ -8,11 +8,11 @@ it up) and PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True.
 
 Each engine tries a ladder of lengths, one full step each (forward, loss, backward, clip, AdamW), until one runs out
 of GPU memory, then bisects between the longest that fit and the shortest that did not (to 1024 tokens, a few
-steps). vlm's ladder runs from 2x the longest transformers length upwards (the issue's target is 4x), once with the
-layer inputs on the GPU and once offloaded to pinned CPU memory (--checkpoint-offload) from where the first ended,
-each within a time budget (a step is not started if it would end after it, judged from the last step's time).
+steps). vlm's ladder runs from 2x the longest transformers length upwards (the issue's target is 4x), with the
+layer inputs offloaded to pinned CPU memory (--checkpoint-offload) and then kept on the GPU, each within what is
+left of a deadline (a step is not started if it would end after it, judged from the last step's time).
 
-    python3 scripts/bench/longest_sequence.py BUILD_DIR [OUT_JSON] [--budget 120]
+    python3 scripts/bench/longest_sequence.py BUILD_DIR [OUT_JSON] [--deadline 540] [--modes offload,checkpoint]
 """
 import argparse
 import gc
@@ -135,9 +135,11 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("build")
     p.add_argument("out_json", nargs="?")
-    p.add_argument("--budget", type=float, default=120, help="seconds for each vlm search")
+    p.add_argument("--deadline", type=float, default=540,
+                   help="seconds from the start by which the vlm searches must end (each gets what is left)")
     p.add_argument("--refine", type=int, default=2, help="bisection steps after the first length that fails")
-    p.add_argument("--skip-offload", action="store_true")
+    p.add_argument("--modes", default="offload,checkpoint",
+                   help="vlm searches to run, in order: offload (--checkpoint-offload), checkpoint")
     args = p.parse_args()
     os.makedirs(WORK, exist_ok=True)
     t0 = time.time()
@@ -148,16 +150,20 @@ def main():
     gc.collect()
     torch.cuda.empty_cache()
     target = 4 * hf["longest"] if hf["longest"] else 32768
-    ours = vlm_longest(args.build, target, (0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3), False, args.budget, args.refine)
-    off = None if args.skip_offload else vlm_longest(args.build, max(target, ours["longest"]),
-                                                     (1, 1.25, 1.5, 2, 2.5, 3), True, args.budget, args.refine)
+    ours = {}
+    for mode in args.modes.split(","):
+        budget = args.deadline - (time.time() - t0) - 30  # loading the checkpoint
+        if budget < 30:
+            print("no time left for the %s search" % mode, flush=True)
+            break
+        ours[mode] = vlm_longest(args.build, target, (0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3), mode == "offload", budget,
+                                 args.refine)
     result = dict(card=torch.cuda.get_device_name(), torch=torch.__version__, transformers=transformers.__version__,
-                  transformers_peft=hf, vlm=ours, vlm_offload=off)
+                  transformers_peft=hf, vlm=ours)
     print("card %s" % result["card"])
     print("transformers + PEFT (gradient checkpointing): %d tokens" % hf["longest"])
-    for name, r in (("vlm (gradient checkpointing)", ours), ("vlm (checkpoints offloaded)", off)):
-        if r:
-            print("%s: %d tokens (%.2fx)" % (name, r["longest"], r["longest"] / max(hf["longest"], 1)))
+    for mode, r in ours.items():
+        print("vlm (%s): %d tokens (%.2fx)" % (mode, r["longest"], r["longest"] / max(hf["longest"], 1)))
     if args.out_json:
         with open(args.out_json, "w") as f:
             json.dump(result, f, indent=1)

@@ -27,7 +27,7 @@ STEP = 8
 
 KINDS = [  # first match wins
     ("attention", r"flash|fmha|attention"),
-    ("gemm", r"gemm|gemv|sm90_xmma|cutlass|cublas|splitK|dot_kernel"),
+    ("gemm", r"gemm|gemv|nvjet|sm90_xmma|cutlass|cublas|splitK|dot_kernel"),
     ("vlm fused", r"vlm::cuda"),
     ("optimizer / foreach", r"foreach|multi_tensor|adam"),
     ("reduction", r"reduce|norm_kernel|softmax|cross_entropy|nll|logsumexp"),
@@ -66,8 +66,9 @@ def main():
         sys.exit("ncu failed (%d):\n%s\n%s" % (proc.returncode, text[-3000:], proc.stderr[-3000:]))
     steps = [json.loads(line) for line in text[:start].splitlines() if line.startswith('{"step"')]
     rows = [r for r in csv.DictReader(io.StringIO(text[start:])) if r["Metric Name"] == "gpu__time_duration.sum"]
-    kernels = [(r["Kernel Name"], float(r["Metric Value"].replace(",", "")) /
-                (1000.0 if r["Metric Unit"] == "nsecond" else 1.0)) for r in rows]  # (name, microseconds)
+    per_us = {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3, "msecond": 1e3}
+    kernels = [(r["Kernel Name"], float(r["Metric Value"].replace(",", "")) * per_us[r["Metric Unit"]])
+               for r in rows]  # (name, microseconds)
     by_name = collections.defaultdict(lambda: [0, 0.0])
     by_kind = collections.defaultdict(lambda: [0, 0.0])
     for name, us in kernels:

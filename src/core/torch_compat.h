@@ -56,6 +56,28 @@ inline void foreach_lerp_(std::vector<at::Tensor>& self, const std::vector<at::T
 #endif
 }
 
+// The 2-norm of each tensor (float32 scalars on their devices): one multi-tensor kernel from libtorch 2.0, a norm
+// per tensor before.
+inline std::vector<at::Tensor> foreach_norm(const std::vector<at::Tensor>& ts) {
+#if VLM_TORCH_AT_LEAST(2, 0)
+  return at::_foreach_norm(ts, 2);
+#else
+  std::vector<at::Tensor> out;
+  for (const at::Tensor& t : ts) out.push_back(t.norm(2));
+  return out;
+#endif
+}
+
+// t *= scale (a one-element tensor on the tensors' device, never read back) for every tensor; multi-tensor from
+// libtorch 2.1.
+inline void foreach_mul_(std::vector<at::Tensor>& ts, const at::Tensor& scale) {
+#if VLM_TORCH_AT_LEAST(2, 1)
+  at::_foreach_mul_(ts, scale);
+#else
+  for (at::Tensor& t : ts) t.mul_(scale);
+#endif
+}
+
 // Causal attention within each segment [cu[i], cu[i+1]) of packed q [N, H, D], k, v [N, Hkv, D] (H a multiple of
 // Hkv) through libtorch's variable-length flash kernel (differentiable), returning [N, H, D]; nullopt where it is
 // not available: libtorch before 2.1, not CUDA, not bf16/fp16, or a head size it does not take.

@@ -14,8 +14,9 @@ unsigned blocks_for(int64_t n) {
 
 // Forward: y_j = x_j cos_j + sign_j x_p sin_j, with p = j + D/2 and sign -1 in the first half, p = j - D/2 and sign +1
 // in the second (rotate_half). Backward (its transpose): dx_j = dy_j cos_j - sign_j dy_p sin_p.
-template <typename T, bool kBackward>
-__global__ void rope_kernel(const T* __restrict__ x, const T* __restrict__ cos, const T* __restrict__ sin,
+// Tables of type C: x's type, or float (the vision tower's RoPE runs in fp32 and rounds once).
+template <typename T, typename C, bool kBackward>
+__global__ void rope_kernel(const T* __restrict__ x, const C* __restrict__ cos, const C* __restrict__ sin,
                             T* __restrict__ y, int64_t n, int64_t h, int64_t d) {
   const int64_t half = d / 2;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
@@ -85,21 +86,22 @@ __global__ void swiglu_backward_kernel(const T* __restrict__ gate, const T* __re
 }  // namespace
 
 int rope_forward(ElemType type, const void* x, const void* cos, const void* sin, void* y, int64_t b, int64_t l,
-                 int64_t h, int64_t d, void* stream, bool backward) {
+                 int64_t h, int64_t d, void* stream, bool backward, bool float_tables) {
   const int64_t n = b * l * h * d;
   if (n == 0) return 0;
   if (d % 2 != 0) return static_cast<int>(cudaErrorInvalidValue);
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
-    const auto launch = [&](auto kernel) {
+    const auto launch = [&](auto kernel, auto table) {
+      using C = decltype(table);
       kernel<<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-          static_cast<const T*>(x), static_cast<const T*>(cos), static_cast<const T*>(sin), static_cast<T*>(y), n, h,
+          static_cast<const T*>(x), static_cast<const C*>(cos), static_cast<const C*>(sin), static_cast<T*>(y), n, h,
           d);
     };
-    if (backward)
-      launch(rope_kernel<T, true>);
+    if (float_tables)
+      backward ? launch(rope_kernel<T, float, true>, float{}) : launch(rope_kernel<T, float, false>, float{});
     else
-      launch(rope_kernel<T, false>);
+      backward ? launch(rope_kernel<T, T, true>, T{}) : launch(rope_kernel<T, T, false>, T{});
     return static_cast<int>(cudaGetLastError());
   });
 }

@@ -194,6 +194,10 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& x, const at::Te
 at::Tensor rope_reference(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   const int64_t half = x.size(-1) / 2;
   const at::Tensor rotated = at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+  if (cos.scalar_type() != x.scalar_type()) {  // float32 tables: computed in float32, rounded once
+    const at::Tensor xf = x.to(cos.scalar_type());
+    return (xf * cos.unsqueeze(2) + rotated.to(cos.scalar_type()) * sin.unsqueeze(2)).to(x.scalar_type());
+  }
   return x * cos.unsqueeze(2) + rotated * sin.unsqueeze(2);
 }
 
@@ -205,28 +209,31 @@ at::Tensor rope_backward_reference(const at::Tensor& dy, const at::Tensor& cos, 
   const at::Tensor rotated = at::cat({dy.narrow(-1, half, half) * s.narrow(-1, half, half),
                                       -dy.narrow(-1, 0, half) * s.narrow(-1, 0, half)},
                                      -1);
-  return dy * cos.unsqueeze(2) + rotated;
+  return (dy * cos.unsqueeze(2) + rotated).to(dy.scalar_type());
 }
 
 namespace {
 
-// Shapes the rope kernel and the autograd function take: x [B, L, H, D], cos and sin [B, L, D], D even.
+// Shapes the rope kernel and the autograd function take: x [B, L, H, D], cos and sin [B, L, D] in x's dtype or
+// float32, D even.
 bool rope_shapes(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   return x.dim() == 4 && cos.dim() == 3 && cos.sizes() == sin.sizes() && cos.size(0) == x.size(0) &&
          cos.size(1) == x.size(1) && cos.size(2) == x.size(3) && x.size(3) % 2 == 0 &&
-         cos.scalar_type() == x.scalar_type() && sin.scalar_type() == x.scalar_type();
+         sin.scalar_type() == cos.scalar_type() &&
+         (cos.scalar_type() == x.scalar_type() || cos.scalar_type() == at::kFloat);
 }
 
 // x [B, L, H, D] rotated by the kernel (or its transpose with `backward`); nullopt where the kernel does not apply.
 std::optional<at::Tensor> rope_kernel(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                       bool backward) {
 #ifdef VLM_WITH_CUDA
-  if (rope_shapes(x, cos, sin) && kernel_inputs({&x, &cos, &sin})) {
+  const bool float_tables = cos.scalar_type() != x.scalar_type();
+  if (rope_shapes(x, cos, sin) && kernel_inputs({&x}) && kernel_inputs({&cos, &sin})) {
     const at::Tensor xc = x.contiguous(), cc = cos.contiguous(), sc = sin.contiguous();
     at::Tensor y = at::empty_like(xc);
     const int err = cuda::rope_forward(*elem_type(x.scalar_type()), xc.data_ptr(), cc.data_ptr(), sc.data_ptr(),
                                        y.data_ptr(), x.size(0), x.size(1), x.size(2), x.size(3), current_stream(),
-                                       backward);
+                                       backward, float_tables);
     VLM_CHECK(err == 0, "rope CUDA kernel failed with CUDA error ", err);
     return y;
   }

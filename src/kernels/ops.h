@@ -27,7 +27,8 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& x, const at::Te
 std::pair<at::Tensor, at::Tensor> add_rms_norm_reference(const at::Tensor& x, const at::Tensor& r, const at::Tensor& w,
                                                          double eps);
 
-// Rotary embedding over x [B, L, H, D] with cos, sin [B, L, D] (x's dtype): x * cos + rotate_half(x) * sin.
+// Rotary embedding over x [B, L, H, D] with cos, sin [B, L, D]: x * cos + rotate_half(x) * sin. Tables in x's
+// dtype, or float32 (then computed in float32 and rounded once to x's dtype, as the vision tower's RoPE).
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 at::Tensor rope_reference(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 // d rope / dx given the output's gradient dy [B, L, H, D]: the transposed rotation.

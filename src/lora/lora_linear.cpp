@@ -66,10 +66,57 @@ at::Tensor LoraAdapter::merged_weight(const at::Tensor& base_weight) const {
   return (magnitude.detach().to(at::kFloat) / norm).unsqueeze(1) * w;
 }
 
-at::Tensor LoraAdapter::forward(const at::Tensor& x, const at::Tensor& base_out, const nn::LinearImpl& base) {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// A frozen linear layer with a LoRA side path (no dropout, no DoRA) as one autograd node:
+//   y = x W^T + b + h Bs^T with h = x A^T, Bs = scale * B (A and Bs cast to x's dtype);
+// backward: dh = dy Bs, dx = dy W + dh A (the side path's share added by the same product), dA = dh^T x,
+// dB = scale * dy^T h, both in float32 as the parameters are. Keeps x and the small h, A, Bs. A layer without bias
+// passes an empty tensor (libtorch 1.13's autograd functions take no undefined tensor arguments).
+class LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                            const at::Tensor& lora_A, const at::Tensor& lora_B, double scale) {
+    const at::Tensor A = lora_A.to(x.scalar_type()), Bs = (lora_B * scale).to(x.scalar_type());
+    const at::Tensor x2 = x.reshape({-1, x.size(-1)});
+    const at::Tensor h = at::mm(x2, A.t());  // [N, r]
+    at::Tensor y = bias.numel() > 0 ? at::addmm(bias, x2, weight.t()) : at::mm(x2, weight.t());
+    y.addmm_(h, Bs.t());
+    ctx->save_for_backward({x, weight, A, Bs, h});
+    ctx->saved_data["scale"] = scale;
+    std::vector<int64_t> sizes = x.sizes().vec();
+    sizes.back() = weight.size(0);
+    return y.view(sizes);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &weight = saved[1], &A = saved[2], &Bs = saved[3], &h = saved[4];
+    const at::Tensor dy = grads[0].reshape({-1, weight.size(0)});
+    const at::Tensor dh = at::mm(dy, Bs);  // [N, r]
+    at::Tensor dx, dA, dB;
+    if (ctx->needs_input_grad(0)) dx = at::mm(dy, weight).addmm_(dh, A).view(x.sizes());
+    if (ctx->needs_input_grad(3)) dA = at::mm(dh.t(), x.reshape({-1, x.size(-1)})).to(at::kFloat);
+    if (ctx->needs_input_grad(4))
+      dB = at::mm(dy.t(), h).to(at::kFloat).mul_(ctx->saved_data["scale"].toDouble());
+    return {dx, at::Tensor(), at::Tensor(), dA, dB, at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor LoraAdapter::forward(const at::Tensor& x, const nn::LinearImpl& base) {
   const at::ScalarType dtype = x.scalar_type();
-  const at::Tensor A = lora_A.to(dtype);  // [r, in]
   const bool drop = settings_.dropout > 0 && is_training();
+  const bool frozen_base = !base.weight.requires_grad() && !(base.bias.defined() && base.bias.requires_grad());
+  if (!settings_.dora && !drop && frozen_base && at::GradMode::is_enabled() &&
+      (x.requires_grad() || lora_A.requires_grad() || lora_B.requires_grad()) && x.dim() > 0)
+    return LoraLinearFunction::apply(x, base.weight, base.bias.defined() ? base.bias : base.weight.new_empty({0}),
+                                     lora_A, lora_B, scale_);
+  const at::Tensor base_out = base.forward_base(x);
+  const at::Tensor A = lora_A.to(dtype);  // [r, in]
 
   if (!settings_.dora) {
     // base_out + scale * B A x as one product added onto base_out (scale folded into B in fp32 before the cast):

@@ -41,7 +41,9 @@ class LoraAdapter : public nn::LinearAdapter {
   // uninitialised: the caller copies loaded tensors in.
   LoraAdapter(const nn::LinearImpl& base, const LoraSettings& settings, double scale);
 
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& base_out, const nn::LinearImpl& base) override;
+  // Under autograd, plain LoRA without dropout on a frozen base layer runs as one autograd function (base and side
+  // path forward and backward together: no separate add of the side path's input gradient); otherwise as written.
+  at::Tensor forward(const at::Tensor& x, const nn::LinearImpl& base) override;
 
   // scale * B @ A in float32, [out, in].
   at::Tensor delta_weight() const;

@@ -14,8 +14,7 @@ at::Tensor LinearImpl::forward_base(const at::Tensor& x) const {
 }
 
 at::Tensor LinearImpl::forward(const at::Tensor& x) {
-  at::Tensor y = forward_base(x);
-  return adapter_ ? adapter_->forward(x, y, *this) : y;
+  return adapter_ ? adapter_->forward(x, *this) : forward_base(x);
 }
 
 void LinearImpl::set_adapter(std::shared_ptr<LinearAdapter> adapter) {

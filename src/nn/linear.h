@@ -10,11 +10,11 @@ namespace vlm::nn {
 
 class LinearImpl;
 
-// A side path added to a linear layer: forward gets the layer's input and its base output and returns the final
-// output (LoRA adds B(A(x)) * scale; DoRA also rescales the base output).
+// A side path added to a linear layer: forward gets the layer's input and the layer (whose forward_base gives the
+// base output) and returns the final output (LoRA adds B(A(x)) * scale; DoRA also rescales the base output).
 class LinearAdapter : public torch::nn::Module {
  public:
-  virtual at::Tensor forward(const at::Tensor& x, const at::Tensor& base_out, const LinearImpl& base) = 0;
+  virtual at::Tensor forward(const at::Tensor& x, const LinearImpl& base) = 0;
 };
 
 class LinearImpl : public torch::nn::Module {

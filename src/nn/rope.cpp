@@ -9,15 +9,6 @@ at::Tensor rope_inv_freq(int64_t dim, double theta, const at::Device& device) {
   return 1.0 / at::pow(theta, exponent);
 }
 
-at::Tensor rotate_half(const at::Tensor& x) {
-  const int64_t half = x.size(-1) / 2;
-  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
-}
-
-at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  return x * cos + rotate_half(x) * sin;
-}
-
 CosSin mrope_cos_sin(const at::Tensor& inv_freq, const at::Tensor& position_ids,
                      const std::vector<int64_t>& mrope_section, at::ScalarType dtype) {
   // freqs[s, b, l, i] = position[s, b, l] * inv_freq[i]  (fp32)

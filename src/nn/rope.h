@@ -12,12 +12,6 @@ namespace vlm::nn {
 // inv_freq[i] = 1 / theta^(2i/dim), i < dim/2, float32.
 at::Tensor rope_inv_freq(int64_t dim, double theta, const at::Device& device);
 
-// [..., d] -> [..., d]: (x1, x2) -> (-x2, x1) over the two halves.
-at::Tensor rotate_half(const at::Tensor& x);
-
-// x * cos + rotate_half(x) * sin, with cos/sin broadcastable to x.
-at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
-
 struct CosSin {
   at::Tensor cos, sin;
   // A fixed KV cache's decoding step instead carries positions [B] (int64) and inv_freq, and the attention rotates

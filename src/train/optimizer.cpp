@@ -49,6 +49,20 @@ void AdamW::step(double lr) {
   at::_foreach_addcdiv_(p, m, denom, -step_size);
 }
 
+at::Tensor clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> grads;
+  for (const at::Tensor& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return {};
+  std::vector<at::Tensor> norms = compat::foreach_norm(grads);
+  for (at::Tensor& n : norms) n = n.to(at::kFloat);
+  const at::Tensor total = at::stack(norms).norm(2);
+  const at::Tensor coef = (max_norm / (total + 1e-6)).clamp_max(1.0);
+  compat::foreach_mul_(grads, coef);
+  return total;
+}
+
 void AdamW::zero_grad() {
   for (auto& [name, p] : params_)
     if (p.grad().defined()) p.mutable_grad() = at::Tensor();

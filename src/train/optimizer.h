@@ -39,4 +39,10 @@ class AdamW {
   int64_t step_ = 0;
 };
 
+// torch.nn.utils.clip_grad_norm_ with the 2-norm over the gradients of `params` (those without one are skipped):
+// total = the 2-norm of all of them together; each is multiplied by min(1, max_norm / (total + 1e-6)) on the
+// device. Returns total as a float32 scalar on the device (undefined when no parameter has a gradient), without
+// reading it back; a few multi-tensor kernels whatever the number of parameters.
+at::Tensor clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm);
+
 }  // namespace vlm::train

@@ -272,8 +272,8 @@ TrainSummary train(const TrainOptions& o) {
     const double loss = loss_sum / static_cast<double>(label_tokens);
     std::vector<at::Tensor> grads;
     for (auto& [name, p] : params) grads.push_back(p);
-    const double grad_norm =
-        torch::nn::utils::clip_grad_norm_(grads, o.max_grad_norm > 0 ? o.max_grad_norm : INFINITY, 2.0);
+    const at::Tensor total_norm = clip_grad_norm(grads, o.max_grad_norm > 0 ? o.max_grad_norm : INFINITY);
+    const double grad_norm = total_norm.defined() ? total_norm.item<double>() : 0.0;
     if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
       std::string who;
       for (const auto& s : origins) who += (who.empty() ? "" : ", ") + s;

@@ -61,6 +61,13 @@ TEST(Ops, RopeCudaMatchesReference) {
       const at::Tensor got = vlm::ops::rope(x, cos, sin), ref = vlm::ops::rope_reference(x, cos, sin);
       EXPECT_TRUE(torch::allclose(got.to(torch::kFloat), ref.to(torch::kFloat), tolerance(type), tolerance(type)))
           << c10::toString(type) << " " << b << "x" << l << "x" << h << "x" << d;
+      // Float32 tables (the vision tower's): computed in float32, rounded once to x's dtype.
+      const at::Tensor cf = cos.to(torch::kFloat), sf = sin.to(torch::kFloat);
+      const at::Tensor got_f = vlm::ops::rope(x, cf, sf);
+      EXPECT_EQ(got_f.scalar_type(), type);
+      EXPECT_TRUE(torch::allclose(got_f.to(torch::kFloat), vlm::ops::rope_reference(x, cf, sf).to(torch::kFloat),
+                                  tolerance(type), tolerance(type)))
+          << "float tables, " << c10::toString(type) << " " << b << "x" << l << "x" << h << "x" << d;
     }
 }
 

@@ -44,3 +44,28 @@ TEST(AdamW, MatchesTheUpdateWrittenOut) {
           << "parameter " << i << " after step " << step;
   }
 }
+
+// The multi-tensor clipping against libtorch's own clip_grad_norm_ (one norm per parameter): the same total and the
+// same scaled gradients, whether the norm is above the limit (clipped) or below (unchanged); parameters without a
+// gradient are skipped.
+TEST(ClipGradNorm, MatchesLibtorch) {
+  torch::manual_seed(5);
+  for (double max_norm : {0.5, 1e3}) {
+    std::vector<at::Tensor> a, b;
+    for (int64_t n : {3, 17, 1}) {
+      const at::Tensor p = torch::randn({n, 4}, torch::requires_grad());
+      a.push_back(p.detach().clone().requires_grad_(true));
+      b.push_back(p.detach().clone().requires_grad_(true));
+      const at::Tensor g = torch::randn({n, 4});
+      a.back().mutable_grad() = g.clone();
+      b.back().mutable_grad() = g.clone();
+    }
+    a.push_back(torch::zeros({2}, torch::requires_grad()));  // no gradient
+    const at::Tensor total = vlm::train::clip_grad_norm(a, max_norm);
+    const double expected = torch::nn::utils::clip_grad_norm_(b, max_norm, 2.0);
+    EXPECT_NEAR(total.item<double>(), expected, 1e-5 * expected);
+    EXPECT_EQ(max_norm < expected, max_norm < 1.0) << "the first case clips, the second does not";
+    for (size_t i = 0; i < b.size(); ++i) EXPECT_TRUE(torch::allclose(a[i].grad(), b[i].grad(), 1e-6, 1e-6)) << i;
+    EXPECT_FALSE(a.back().grad().defined());
+  }
+}

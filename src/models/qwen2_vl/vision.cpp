@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/ops.h"
 #include "nn/attention.h"
 
 namespace vlm::qwen2_vl {
@@ -31,10 +32,10 @@ at::Tensor VisionAttentionImpl::forward(const at::Tensor& x, const nn::CosSin& r
                                         const std::vector<int64_t>& cu_seqlens) {
   const int64_t n = x.size(0);
   const auto parts = qkv(x).reshape({n, 3, heads, head_dim}).permute({1, 0, 2, 3}).unbind(0);  // 3 x [N, H, D]
-  // RoPE in fp32, cast back (apply_rotary_pos_emb_vision).
-  const at::Tensor cos = rope.cos.unsqueeze(-2), sin = rope.sin.unsqueeze(-2);
-  const at::Tensor q = nn::apply_rope(parts[0].to(at::kFloat), cos, sin).to(x.scalar_type());
-  const at::Tensor k = nn::apply_rope(parts[1].to(at::kFloat), cos, sin).to(x.scalar_type());
+  // RoPE in fp32, cast back (apply_rotary_pos_emb_vision): float32 tables [N, D] as [1, N, D] over [1, N, H, D].
+  const at::Tensor cos = rope.cos.to(at::kFloat).unsqueeze(0), sin = rope.sin.to(at::kFloat).unsqueeze(0);
+  const at::Tensor q = ops::rope(parts[0].unsqueeze(0), cos, sin).squeeze(0);
+  const at::Tensor k = ops::rope(parts[1].unsqueeze(0), cos, sin).squeeze(0);
   const at::Tensor out = nn::segment_attention(q, k, parts[2], cu_seqlens, 1.0 / std::sqrt(double(head_dim)));
   return proj(out.reshape({n, -1}));
 }
