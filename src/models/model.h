@@ -44,6 +44,9 @@ class Model : public torch::nn::Module {
   virtual at::Tensor decode_hidden(const at::Tensor& tokens, DecodeState& state) = 0;
   // hidden [..., hidden] -> logits [..., vocab].
   virtual at::Tensor logits(const at::Tensor& hidden) = 0;
+  // The LM head's weight [vocab, hidden] when logits(h) is exactly h times it transposed (no bias, no adapter);
+  // undefined otherwise. Lets the training loss fuse the head with the cross-entropy.
+  virtual at::Tensor plain_lm_head_weight() { return {}; }
   virtual int64_t vocab_size() const = 0;
   virtual int64_t num_layers() const = 0;
   // Training: recompute decoder-layer activations in backward instead of keeping them (see nn/checkpoint.h); with

@@ -17,7 +17,9 @@ struct LossSums {
 };
 
 // hidden [B, L, H] from Model::forward_hidden, labels [B, L] (transformers' convention, unshifted).
-// Rows go through the LM head in chunks of `chunk` positions.
+// With a plain, frozen LM head (Model::plain_lm_head_weight) the head and the cross-entropy run as one autograd
+// function that keeps no logits for backward (only the [labelled rows, H] gradient, computed in forward). Otherwise
+// rows go through Model::logits in chunks of `chunk` positions under plain autograd.
 LossSums causal_lm_loss(Model& model, const at::Tensor& hidden, const at::Tensor& labels, int64_t chunk = 4096);
 
 }  // namespace vlm::train

@@ -181,6 +181,11 @@ at::Tensor Qwen2VLImpl::decode_hidden(const at::Tensor& tokens, DecodeState& sta
   return h;
 }
 
+at::Tensor Qwen2VLImpl::plain_lm_head_weight() {
+  if (!lm_head) return model->embed_tokens->weight;
+  return lm_head->bias.defined() || lm_head->adapter() ? at::Tensor() : lm_head->weight;
+}
+
 at::Tensor Qwen2VLImpl::logits(const at::Tensor& hidden) {
   if (lm_head) return lm_head(hidden);
   return ops::linear(hidden, model->embed_tokens->weight);

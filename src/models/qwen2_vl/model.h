@@ -29,6 +29,7 @@ class Qwen2VLImpl : public Model {
   at::Tensor forward_hidden(const Batch& batch, DecodeState* state) override;
   at::Tensor decode_hidden(const at::Tensor& tokens, DecodeState& state) override;
   at::Tensor logits(const at::Tensor& hidden) override;
+  at::Tensor plain_lm_head_weight() override;
   int64_t vocab_size() const override { return config.text.vocab_size; }
   int64_t num_layers() const override { return config.text.num_hidden_layers; }
   void set_gradient_checkpointing(bool on, bool offload = false) override {
