@@ -13,6 +13,7 @@ layer inputs offloaded to pinned CPU memory (--checkpoint-offload) and then kept
 left of a deadline (a step is not started if it would end after it, judged from the last step's time).
 
     python3 scripts/bench/longest_sequence.py BUILD_DIR [OUT_JSON] [--deadline 540] [--modes offload,checkpoint]
+        [--factors 0.5,0.75,1,1.25,1.5,2,2.5,3]
 """
 import argparse
 import gc
@@ -140,6 +141,8 @@ def main():
     p.add_argument("--refine", type=int, default=2, help="bisection steps after the first length that fails")
     p.add_argument("--modes", default="offload,checkpoint",
                    help="vlm searches to run, in order: offload (--checkpoint-offload), checkpoint")
+    p.add_argument("--factors", default="0.5,0.75,1,1.25,1.5,2,2.5,3",
+                   help="vlm's ladder, in multiples of 4x the longest transformers length")
     args = p.parse_args()
     os.makedirs(WORK, exist_ok=True)
     t0 = time.time()
@@ -156,8 +159,8 @@ def main():
         if budget < 30:
             print("no time left for the %s search" % mode, flush=True)
             break
-        ours[mode] = vlm_longest(args.build, target, (0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3), mode == "offload", budget,
-                                 args.refine)
+        factors = [float(f) for f in args.factors.split(",")]
+        ours[mode] = vlm_longest(args.build, target, factors, mode == "offload", budget, args.refine)
     result = dict(card=torch.cuda.get_device_name(), torch=torch.__version__, transformers=transformers.__version__,
                   transformers_peft=hf, vlm=ours)
     print("card %s" % result["card"])
