@@ -1,8 +1,12 @@
 #include "lora/lora_linear.h"
 
+#include <array>
 #include <cmath>
+#include <tuple>
+#include <vector>
 
 #include "core/error.h"
+#include "kernels/ops.h"
 
 namespace vlm::lora {
 
@@ -71,48 +75,114 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// A frozen linear layer with a LoRA side path (no dropout, no DoRA) as one autograd node:
+// A frozen linear layer with a LoRA side path (no dropout, no DoRA), forward and backward, on rows x [N, in]:
 //   y = x W^T + b + h Bs^T with h = x A^T, Bs = scale * B (A and Bs cast to x's dtype);
-// backward: dh = dy Bs, dx = dy W + dh A (the side path's share added by the same product), dA = dh^T x,
-// dB = scale * dy^T h, both in float32 as the parameters are. Keeps x and the small h, A, Bs. A layer without bias
-// passes an empty tensor (libtorch 1.13's autograd functions take no undefined tensor arguments).
+//   dh = dy Bs, dx = dy W + dh A (the side path's share added by the same product), dA = dh^T x,
+//   dB = scale * dy^T h, both in float32 as the parameters are.
+// A layer without bias passes an empty tensor (libtorch 1.13's autograd functions take no undefined tensors).
+struct LoraRows {
+  at::Tensor y, h, A, Bs;
+};
+
+LoraRows lora_rows_forward(const at::Tensor& x2, const at::Tensor& weight, const at::Tensor& bias,
+                           const at::Tensor& lora_A, const at::Tensor& lora_B, double scale) {
+  LoraRows r;
+  r.A = lora_A.to(x2.scalar_type());
+  r.Bs = (lora_B * scale).to(x2.scalar_type());
+  r.h = at::mm(x2, r.A.t());  // [N, r]
+  r.y = bias.numel() > 0 ? at::addmm(bias, x2, weight.t()) : at::mm(x2, weight.t());
+  r.y.addmm_(r.h, r.Bs.t());
+  return r;
+}
+
+// {dx, dA, dB}, each only where `need` says.
+std::array<at::Tensor, 3> lora_rows_backward(const at::Tensor& dy, const at::Tensor& x2, const at::Tensor& weight,
+                                             const LoraRows& r, double scale, std::array<bool, 3> need) {
+  const at::Tensor dh = at::mm(dy, r.Bs);  // [N, r]
+  std::array<at::Tensor, 3> out;
+  if (need[0]) out[0] = at::mm(dy, weight).addmm_(dh, r.A);
+  if (need[1]) out[1] = at::mm(dh.t(), x2).to(at::kFloat);
+  if (need[2]) out[2] = at::mm(dy.t(), r.h).to(at::kFloat).mul_(scale);
+  return out;
+}
+
+std::vector<int64_t> with_last(at::IntArrayRef sizes, int64_t last) {
+  std::vector<int64_t> out = sizes.vec();
+  out.back() = last;
+  return out;
+}
+
+// The layer as one autograd node; keeps x and the small h, A, Bs.
 class LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                             const at::Tensor& lora_A, const at::Tensor& lora_B, double scale) {
-    const at::Tensor A = lora_A.to(x.scalar_type()), Bs = (lora_B * scale).to(x.scalar_type());
-    const at::Tensor x2 = x.reshape({-1, x.size(-1)});
-    const at::Tensor h = at::mm(x2, A.t());  // [N, r]
-    at::Tensor y = bias.numel() > 0 ? at::addmm(bias, x2, weight.t()) : at::mm(x2, weight.t());
-    y.addmm_(h, Bs.t());
-    ctx->save_for_backward({x, weight, A, Bs, h});
+    const LoraRows r = lora_rows_forward(x.reshape({-1, x.size(-1)}), weight, bias, lora_A, lora_B, scale);
+    ctx->save_for_backward({x, weight, r.A, r.Bs, r.h});
     ctx->saved_data["scale"] = scale;
-    std::vector<int64_t> sizes = x.sizes().vec();
-    sizes.back() = weight.size(0);
-    return y.view(sizes);
+    return r.y.view(with_last(x.sizes(), weight.size(0)));
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const at::Tensor &x = saved[0], &weight = saved[1], &A = saved[2], &Bs = saved[3], &h = saved[4];
-    const at::Tensor dy = grads[0].reshape({-1, weight.size(0)});
-    const at::Tensor dh = at::mm(dy, Bs);  // [N, r]
-    at::Tensor dx, dA, dB;
-    if (ctx->needs_input_grad(0)) dx = at::mm(dy, weight).addmm_(dh, A).view(x.sizes());
-    if (ctx->needs_input_grad(3)) dA = at::mm(dh.t(), x.reshape({-1, x.size(-1)})).to(at::kFloat);
-    if (ctx->needs_input_grad(4))
-      dB = at::mm(dy.t(), h).to(at::kFloat).mul_(ctx->saved_data["scale"].toDouble());
-    return {dx, at::Tensor(), at::Tensor(), dA, dB, at::Tensor()};
+    const auto s = ctx->get_saved_variables();
+    const at::Tensor &x = s[0], &weight = s[1];
+    const auto [dx, dA, dB] =
+        lora_rows_backward(grads[0].reshape({-1, weight.size(0)}), x.reshape({-1, x.size(-1)}), weight,
+                           {at::Tensor(), s[4], s[2], s[3]}, ctx->saved_data["scale"].toDouble(),
+                           {ctx->needs_input_grad(0), ctx->needs_input_grad(3), ctx->needs_input_grad(4)});
+    return {dx.defined() ? dx.view(x.sizes()) : dx, at::Tensor(), at::Tensor(), dA, dB, at::Tensor()};
+  }
+};
+
+// The same layer applied to silu(gate) * up (a SwiGLU MLP's down projection) as one node that keeps gate and up
+// (which SwiGLU needs anyway) instead of their product: backward forms the product again (one element-wise pass)
+// and ends with SwiGLU's gradients. One activation of the MLP's width less per layer than two nodes.
+class LoraSwigluLinearFunction : public torch::autograd::Function<LoraSwigluLinearFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up,
+                            const at::Tensor& weight, const at::Tensor& bias, const at::Tensor& lora_A,
+                            const at::Tensor& lora_B, double scale) {
+    const at::Tensor act = ops::swiglu(gate, up);  // grad mode is off in here: the kernel or the reference
+    const LoraRows r = lora_rows_forward(act.reshape({-1, act.size(-1)}), weight, bias, lora_A, lora_B, scale);
+    ctx->save_for_backward({gate, up, weight, r.A, r.Bs, r.h});
+    ctx->saved_data["scale"] = scale;
+    return r.y.view(with_last(act.sizes(), weight.size(0)));
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const at::Tensor &gate = s[0], &up = s[1], &weight = s[2];
+    const at::Tensor act = ops::swiglu(gate, up);
+    const bool need_act = ctx->needs_input_grad(0) || ctx->needs_input_grad(1);
+    const auto [dact, dA, dB] =
+        lora_rows_backward(grads[0].reshape({-1, weight.size(0)}), act.reshape({-1, act.size(-1)}), weight,
+                           {at::Tensor(), s[5], s[3], s[4]}, ctx->saved_data["scale"].toDouble(),
+                           {need_act, ctx->needs_input_grad(4), ctx->needs_input_grad(5)});
+    at::Tensor dgate, dup;
+    if (need_act) std::tie(dgate, dup) = ops::swiglu_backward(gate, up, dact.view(gate.sizes()));
+    return {dgate, dup, at::Tensor(), at::Tensor(), dA, dB, at::Tensor()};
   }
 };
 
 }  // namespace
 
+bool LoraAdapter::fused(const at::Tensor& x, const nn::LinearImpl& base) const {
+  const bool drop = settings_.dropout > 0 && is_training();
+  const bool frozen_base = !base.weight.requires_grad() && !(base.bias.defined() && base.bias.requires_grad());
+  return !settings_.dora && !drop && frozen_base && at::GradMode::is_enabled() && x.dim() > 0 &&
+         (x.requires_grad() || lora_A.requires_grad() || lora_B.requires_grad());
+}
+
+at::Tensor LoraAdapter::forward_swiglu(const at::Tensor& gate, const at::Tensor& up, const nn::LinearImpl& base) {
+  if (!fused(gate, base) || gate.sizes() != up.sizes() || gate.scalar_type() != up.scalar_type())
+    return forward(ops::swiglu(gate, up), base);
+  return LoraSwigluLinearFunction::apply(gate, up, base.weight,
+                                         base.bias.defined() ? base.bias : base.weight.new_empty({0}), lora_A, lora_B,
+                                         scale_);
+}
+
 at::Tensor LoraAdapter::forward(const at::Tensor& x, const nn::LinearImpl& base) {
   const at::ScalarType dtype = x.scalar_type();
   const bool drop = settings_.dropout > 0 && is_training();
-  const bool frozen_base = !base.weight.requires_grad() && !(base.bias.defined() && base.bias.requires_grad());
-  if (!settings_.dora && !drop && frozen_base && at::GradMode::is_enabled() &&
-      (x.requires_grad() || lora_A.requires_grad() || lora_B.requires_grad()) && x.dim() > 0)
+  if (fused(x, base))
     return LoraLinearFunction::apply(x, base.weight, base.bias.defined() ? base.bias : base.weight.new_empty({0}),
                                      lora_A, lora_B, scale_);
   const at::Tensor base_out = base.forward_base(x);

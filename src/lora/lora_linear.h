@@ -44,6 +44,8 @@ class LoraAdapter : public nn::LinearAdapter {
   // Under autograd, plain LoRA without dropout on a frozen base layer runs as one autograd function (base and side
   // path forward and backward together: no separate add of the side path's input gradient); otherwise as written.
   at::Tensor forward(const at::Tensor& x, const nn::LinearImpl& base) override;
+  // The same for a SwiGLU MLP's down projection: one node that keeps gate and up rather than their product.
+  at::Tensor forward_swiglu(const at::Tensor& gate, const at::Tensor& up, const nn::LinearImpl& base) override;
 
   // scale * B @ A in float32, [out, in].
   at::Tensor delta_weight() const;
@@ -60,6 +62,8 @@ class LoraAdapter : public nn::LinearAdapter {
 
  private:
   void create_parameters(const nn::LinearImpl& base);
+  // Whether forward runs as one fused autograd function (see forward).
+  bool fused(const at::Tensor& x, const nn::LinearImpl& base) const;
   void initialise(const nn::LinearImpl& base);
 
   LoraSettings settings_;

@@ -17,6 +17,14 @@ at::Tensor LinearImpl::forward(const at::Tensor& x) {
   return adapter_ ? adapter_->forward(x, *this) : forward_base(x);
 }
 
+at::Tensor LinearImpl::forward_swiglu(const at::Tensor& gate, const at::Tensor& up) {
+  return adapter_ ? adapter_->forward_swiglu(gate, up, *this) : forward_base(ops::swiglu(gate, up));
+}
+
+at::Tensor LinearAdapter::forward_swiglu(const at::Tensor& gate, const at::Tensor& up, const LinearImpl& base) {
+  return forward(ops::swiglu(gate, up), base);
+}
+
 void LinearImpl::set_adapter(std::shared_ptr<LinearAdapter> adapter) {
   if (adapter_) unregister_module("adapter");
   adapter_ = std::move(adapter);

@@ -15,6 +15,8 @@ class LinearImpl;
 class LinearAdapter : public torch::nn::Module {
  public:
   virtual at::Tensor forward(const at::Tensor& x, const LinearImpl& base) = 0;
+  // The layer applied to silu(gate) * up (a SwiGLU MLP's down projection); by default the product, then forward.
+  virtual at::Tensor forward_swiglu(const at::Tensor& gate, const at::Tensor& up, const LinearImpl& base);
 };
 
 class LinearImpl : public torch::nn::Module {
@@ -22,6 +24,8 @@ class LinearImpl : public torch::nn::Module {
   LinearImpl(int64_t in_features, int64_t out_features, bool bias);
 
   at::Tensor forward(const at::Tensor& x);
+  // forward(silu(gate) * up), letting an adapter fuse the product into its autograd function.
+  at::Tensor forward_swiglu(const at::Tensor& gate, const at::Tensor& up);
   // The base layer alone, without the adapter.
   at::Tensor forward_base(const at::Tensor& x) const;
 

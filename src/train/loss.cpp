@@ -10,8 +10,9 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Rows of the LM head's logits at a time: about 256 MiB of float32 logits whatever the vocabulary.
-int64_t head_chunk(int64_t vocab) { return std::max<int64_t>(64, (int64_t{1} << 26) / std::max<int64_t>(vocab, 1)); }
+// Rows of the LM head's logits at a time: about 128 MiB of float32 logits whatever the vocabulary (they are made at
+// the end of the forward pass, when every activation is still held, so they add to the peak).
+int64_t head_chunk(int64_t vocab) { return std::max<int64_t>(64, (int64_t{1} << 25) / std::max<int64_t>(vocab, 1)); }
 
 // The LM head fused with the summed cross-entropy over labelled rows h [N, H] (targets [N], weight [V, H] frozen):
 // outputs {loss_sum, correct} (float32 scalar; int64 count of argmax == target). The logits are made a chunk of rows

@@ -288,6 +288,45 @@ TEST(LoraAdapter, FusedFunctionGivesAutogradsGradients) {
   }
 }
 
+// A SwiGLU MLP's down projection with LoRA as one function keeping gate and up: output and the gradients of gate,
+// up, A and B equal autograd's over silu(gate) * up then PEFT's formula (float32).
+TEST(LoraAdapter, FusedSwigluDownProjectionGivesAutogradsGradients) {
+  torch::manual_seed(4);
+  vlm::nn::LinearImpl base(24, 10, false);
+  {
+    torch::NoGradGuard no_grad;
+    base.weight.normal_();
+  }
+  base.weight.set_requires_grad(false);
+  vlm::lora::LoraSettings s;
+  s.r = 4;
+  s.alpha = 8;
+  auto a = std::make_shared<vlm::lora::LoraAdapter>(base, s);
+  {
+    torch::NoGradGuard no_grad;
+    a->lora_B.normal_();
+  }
+  const at::Tensor g0 = torch::randn({2, 7, 24}) * 2, u0 = torch::randn({2, 7, 24}), dy = torch::randn({2, 7, 10});
+  const at::Tensor g = g0.clone().requires_grad_(true), u = u0.clone().requires_grad_(true);
+  const at::Tensor gr = g0.clone().requires_grad_(true), ur = u0.clone().requires_grad_(true);
+  const at::Tensor y = a->forward_swiglu(g, u, base);
+  ASSERT_NE(y.grad_fn()->name().find("LoraSwigluLinearFunction"), std::string::npos) << y.grad_fn()->name();
+  y.backward(dy);
+  const at::Tensor dA = a->lora_A.grad().clone(), dB = a->lora_B.grad().clone();
+  a->lora_A.mutable_grad() = at::Tensor();
+  a->lora_B.mutable_grad() = at::Tensor();
+  const at::Tensor act = at::silu(gr) * ur;
+  const at::Tensor want = at::linear(act, base.weight) + at::linear(at::linear(act, a->lora_A), a->lora_B) * a->scale();
+  want.backward(dy);
+  auto close = [](const at::Tensor& p, const at::Tensor& q) { return torch::allclose(p, q, 1e-4, 1e-5); };
+  EXPECT_TRUE(close(y, want));
+  EXPECT_TRUE(close(g.grad(), gr.grad()));
+  EXPECT_TRUE(close(u.grad(), ur.grad()));
+  EXPECT_TRUE(close(dA, a->lora_A.grad()));
+  EXPECT_TRUE(close(dB, a->lora_B.grad()));
+  EXPECT_GT(dB.abs().max().item<double>(), 0.0);
+}
+
 TEST(LoraAdapter, DropoutOnlyWhileTraining) {
   torch::manual_seed(2);
   vlm::nn::LinearImpl base(16, 16, false);

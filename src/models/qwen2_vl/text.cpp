@@ -90,7 +90,7 @@ bool TextMLPImpl::fusable() const {
 
 at::Tensor TextMLPImpl::forward(const at::Tensor& x) {
   if (fusable()) return down_proj(ops::swiglu_linear(x, gate_proj->weight, up_proj->weight));
-  if (act == nn::Activation::kSilu) return down_proj(ops::swiglu(gate_proj(x), up_proj(x)));
+  if (act == nn::Activation::kSilu) return down_proj->forward_swiglu(gate_proj(x), up_proj(x));
   return down_proj(nn::activate(act, gate_proj(x)) * up_proj(x));
 }
 
