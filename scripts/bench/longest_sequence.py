@@ -27,9 +27,9 @@ os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
 
 import torch  # noqa: E402
 import transformers  # noqa: E402
-from peft import LoraConfig, get_peft_model  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from anchor import lora_model, train_step  # noqa: E402
 from shapes import QWEN2_VL_7B, make_model  # noqa: E402
 
 WORK = "/tmp/vlm-bench"
@@ -38,7 +38,6 @@ ADAPTER_DIR = os.path.join(WORK, "longest-initial-adapter")
 SPEC = os.path.join(WORK, "longest-spec.json")
 GRID = 32  # 448 px / 14: 1024 patches, 256 merged tokens
 TEXT_VOCAB = 150000
-TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 TRANSFORMERS_LADDER = [8192, 16384, 24576, 32768, 40960, 49152, 65536, 81920, 98304, 131072]
 
 
@@ -57,25 +56,14 @@ def transformers_step(model, opt, params, length):
               pixel_values=torch.randn(GRID * GRID, 3 * 2 * 14 * 14, dtype=torch.bfloat16, device="cuda"),
               image_grid_thw=torch.tensor([[1, GRID, GRID]], device="cuda"),
               mm_token_type_ids=(ids == c["image_token_id"]).long())
-    torch.cuda.synchronize()
-    t = time.perf_counter()
-    loss = model(**kw).loss
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, 1.0)
-    opt.step()
-    opt.zero_grad(set_to_none=True)
-    torch.cuda.synchronize()
-    return (time.perf_counter() - t) * 1000
+    return train_step(model, params, opt, kw)[1]
 
 
 def transformers_longest(model, refine):
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=TARGETS))
-    model.save_pretrained(ADAPTER_DIR)
+    model, params, opt = lora_model(model, ADAPTER_DIR)
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.enable_input_require_grads()
     model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
     tries = []
 
     def attempt(length):
@@ -154,7 +142,7 @@ def main():
     torch.cuda.empty_cache()
     target = 4 * hf["longest"] if hf["longest"] else 32768
     ours = {}
-    for mode in args.modes.split(","):
+    for mode in [m for m in args.modes.split(",") if m]:
         budget = args.deadline - (time.time() - t0) - 30  # loading the checkpoint
         if budget < 30:
             print("no time left for the %s search" % mode, flush=True)

@@ -18,13 +18,12 @@ import json
 import os
 import statistics
 import subprocess
-import time
 
 import torch
 import transformers
-from peft import LoraConfig, get_peft_model
 from safetensors.torch import save_file
 
+from anchor import lora_model, train_step
 from shapes import QWEN2_VL_2B, make_model
 
 WORK = "/tmp/vlm-bench"
@@ -33,7 +32,6 @@ ADAPTER_DIR = os.path.join(WORK, "train-initial-adapter")
 INPUTS = os.path.join(WORK, "train-inputs.safetensors")
 BATCH, IMAGE, TEXT = 4, 448, 256
 PEAK_FLOPS = 989e12
-TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
 
 def make_inputs(config, steps):
@@ -56,15 +54,11 @@ def make_inputs(config, steps):
 
 
 def train_transformers(model, inputs, steps, checkpointing):
-    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=TARGETS)
-    model = get_peft_model(model, lora)
-    model.save_pretrained(ADAPTER_DIR)
+    model, params, opt = lora_model(model, ADAPTER_DIR)
     if checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
     losses, times = [], []
     grid = inputs["image_grid_thw"].cuda()
     torch.cuda.reset_peak_memory_stats()
@@ -73,16 +67,9 @@ def train_transformers(model, inputs, steps, checkpointing):
         kw = dict(input_ids=ids, attention_mask=torch.ones_like(ids), labels=inputs["labels"][s].cuda(),
                   pixel_values=inputs["pixel_values"][s].cuda(), image_grid_thw=grid,
                   mm_token_type_ids=(ids == QWEN2_VL_2B["image_token_id"]).long())
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        loss = model(**kw).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        torch.cuda.synchronize()
-        times.append((time.perf_counter() - t) * 1000)
-        losses.append(loss.item())
+        loss, ms = train_step(model, params, opt, kw)
+        losses.append(loss)
+        times.append(ms)
         print(json.dumps({"engine": "transformers", "step": s + 1, "loss": losses[-1], "ms": times[-1]}), flush=True)
     return dict(losses=losses, step_ms=statistics.median(times[5:]), peak_bytes=torch.cuda.max_memory_allocated(),
                 trainable=sum(p.numel() for p in params))

@@ -16,13 +16,12 @@ import os
 import random
 import subprocess
 import sys
-import time
 
 import torch
 import transformers
-from peft import LoraConfig, get_peft_model
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from anchor import lora_model, train_step  # noqa: E402
 from shapes import QWEN2_VL_2B, make_model  # noqa: E402
 
 WORK = "/tmp/vlm-bench"
@@ -32,7 +31,6 @@ SPEC = os.path.join(WORK, "variable-spec.json")
 SAMPLES = int(os.environ.get("VLM_BENCH_SAMPLES", 256))  # fewer for a quick check of the script
 BATCH, WARMUP = 4, 2
 TEXT_VOCAB = 150000
-TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
 
 def make_spec(c):
@@ -71,26 +69,15 @@ def transformers_batches(spec):
 
 
 def train_transformers(model, spec):
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=TARGETS))
-    model.save_pretrained(ADAPTER_DIR)
+    model, params, opt = lora_model(model, ADAPTER_DIR)
     model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
     torch.cuda.reset_peak_memory_stats()
     total_ms, samples, tokens = 0.0, 0, 0
     for step, (batch, n, real) in enumerate(transformers_batches(spec)):
         kw = {k: v.cuda() for k, v in batch.items()}
         kw["mm_token_type_ids"] = (kw["input_ids"] == spec["image_token_id"]).long()
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        loss = model(**kw).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        torch.cuda.synchronize()
-        ms = (time.perf_counter() - t) * 1000
-        print(json.dumps({"engine": "transformers", "step": step + 1, "loss": loss.item(), "ms": ms,
+        loss, ms = train_step(model, params, opt, kw)
+        print(json.dumps({"engine": "transformers", "step": step + 1, "loss": loss, "ms": ms,
                           "padded_tokens": kw["input_ids"].numel(), "tokens": real}), flush=True)
         if step >= WARMUP:
             total_ms, samples, tokens = total_ms + ms, samples + n, tokens + real

@@ -236,28 +236,36 @@ TEST(LoraAdapter, ForwardIsPeftsFormula) {
   EXPECT_TRUE(torch::allclose(at::linear(x, a->merged_weight(base.weight), base.bias), want, 1e-5, 1e-5));
 }
 
+namespace {
+
+// A frozen random base layer in `type` with a LoRA adapter whose B is random too (so every gradient is non-zero).
+std::pair<std::shared_ptr<vlm::nn::LinearImpl>, std::shared_ptr<vlm::lora::LoraAdapter>> frozen_lora(
+    int64_t in, int64_t out, bool bias, at::ScalarType type, int64_t r, double alpha) {
+  auto base = std::make_shared<vlm::nn::LinearImpl>(in, out, bias);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : base->parameters()) p.normal_();
+  }
+  base->to(type);
+  for (auto& p : base->parameters()) p.set_requires_grad(false);
+  vlm::lora::LoraSettings s;
+  s.r = r;
+  s.alpha = alpha;
+  auto a = std::make_shared<vlm::lora::LoraAdapter>(*base, s);
+  torch::NoGradGuard no_grad;
+  a->lora_B.normal_();
+  return {base, a};
+}
+
+}  // namespace
+
 // Under autograd plain LoRA runs as one fused function: its output and the gradients of x, A and B equal autograd's
 // over PEFT's formula (x [3, 5, 24] with bias; float32 and bfloat16).
 TEST(LoraAdapter, FusedFunctionGivesAutogradsGradients) {
   torch::manual_seed(3);
   for (auto type : {torch::kFloat, torch::kBFloat16}) {
-    vlm::nn::LinearImpl base(24, 40, true);
-    {
-      torch::NoGradGuard no_grad;
-      base.weight.normal_();
-      base.bias.normal_();
-    }
-    base.to(type);
-    base.weight.set_requires_grad(false);
-    base.bias.set_requires_grad(false);
-    vlm::lora::LoraSettings s;
-    s.r = 4;
-    s.alpha = 12;
-    auto a = std::make_shared<vlm::lora::LoraAdapter>(base, s);
-    {
-      torch::NoGradGuard no_grad;
-      a->lora_B.normal_();
-    }
+    const auto [layer, a] = frozen_lora(24, 40, true, type, 4, 12);
+    const vlm::nn::LinearImpl& base = *layer;
     const at::Tensor x0 = torch::randn({3, 5, 24}).to(type), dy = torch::randn({3, 5, 40}).to(type);
     const at::Tensor x = x0.clone().requires_grad_(true), xr = x0.clone().requires_grad_(true);
     const at::Tensor y = a->forward(x, base);
@@ -292,20 +300,8 @@ TEST(LoraAdapter, FusedFunctionGivesAutogradsGradients) {
 // up, A and B equal autograd's over silu(gate) * up then PEFT's formula (float32).
 TEST(LoraAdapter, FusedSwigluDownProjectionGivesAutogradsGradients) {
   torch::manual_seed(4);
-  vlm::nn::LinearImpl base(24, 10, false);
-  {
-    torch::NoGradGuard no_grad;
-    base.weight.normal_();
-  }
-  base.weight.set_requires_grad(false);
-  vlm::lora::LoraSettings s;
-  s.r = 4;
-  s.alpha = 8;
-  auto a = std::make_shared<vlm::lora::LoraAdapter>(base, s);
-  {
-    torch::NoGradGuard no_grad;
-    a->lora_B.normal_();
-  }
+  const auto [layer, a] = frozen_lora(24, 10, false, torch::kFloat, 4, 8);
+  const vlm::nn::LinearImpl& base = *layer;
   const at::Tensor g0 = torch::randn({2, 7, 24}) * 2, u0 = torch::randn({2, 7, 24}), dy = torch::randn({2, 7, 10});
   const at::Tensor g = g0.clone().requires_grad_(true), u = u0.clone().requires_grad_(true);
   const at::Tensor gr = g0.clone().requires_grad_(true), ur = u0.clone().requires_grad_(true);

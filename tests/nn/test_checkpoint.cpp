@@ -122,44 +122,49 @@ TEST(Checkpoint, MlpWithDropoutGivesThePlainGradients) {
   EXPECT_GT(max_abs_difference(other_seed.input_grad, plain.input_grad), 1e-3);
 }
 
-TEST(Checkpoint, WithoutGradModeOrGradInputTheBlockIsJustCalled) {
-  Block a;
-  a.eval();
+namespace {
+
+// An eval-mode Block whose calls through fn() are counted.
+struct CountedBlock {
+  CountedBlock() { block.eval(); }
+  std::function<at::Tensor(const at::Tensor&)> fn() {
+    return [this](const at::Tensor& in) {
+      ++calls;
+      return block.forward(in);
+    };
+  }
+  Block block;
   int calls = 0;
-  auto fn = [&](const at::Tensor& in) {
-    ++calls;
-    return a.forward(in);
-  };
+};
+
+}  // namespace
+
+TEST(Checkpoint, WithoutGradModeTheBlockIsJustCalled) {
+  CountedBlock a;
   const at::Tensor x = torch::randn({3, 6});
   {
     torch::NoGradGuard no_grad;
-    const at::Tensor y = vlm::nn::checkpoint(fn, x.clone().requires_grad_(true));
+    const at::Tensor y = vlm::nn::checkpoint(a.fn(), x.clone().requires_grad_(true));
     EXPECT_FALSE(y.requires_grad());
   }
-  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(a.calls, 1);
 }
 
 TEST(Checkpoint, AnInputWithoutGradIsCheckpointedToo) {
   // A frozen embedding's output: the block is still recomputed in backward, and its parameters get the plain
   // backward's gradients.
   torch::manual_seed(3);
-  Block a;
-  a.eval();
-  int calls = 0;
-  auto fn = [&](const at::Tensor& in) {
-    ++calls;
-    return a.forward(in);
-  };
+  CountedBlock a;
   const at::Tensor x = torch::randn({3, 6});
-  a.forward(x).sum().backward();
-  const at::Tensor plain = a.up->weight.grad().clone();
-  clear_grads(a);
-  const at::Tensor y = vlm::nn::checkpoint(fn, x);
+  a.block.forward(x).sum().backward();
+  const at::Tensor plain = a.block.up->weight.grad().clone();
+  clear_grads(a.block);
+  const at::Tensor y = vlm::nn::checkpoint(a.fn(), x);
   EXPECT_EQ(count_graph_nodes(y, "CheckpointFunction"), 1);
   y.sum().backward();
-  EXPECT_EQ(calls, 2);  // forward and the recomputation
-  ASSERT_TRUE(a.up->weight.grad().defined());
-  EXPECT_LE(max_abs_difference(a.up->weight.grad(), plain), 1e-6);
+  EXPECT_EQ(a.calls, 2);  // forward and the recomputation
+  ASSERT_TRUE(a.block.up->weight.grad().defined());
+  EXPECT_LE(max_abs_difference(a.block.up->weight.grad(), plain), 1e-6);
   EXPECT_GT(plain.abs().max().item<double>(), 0.0);
 }
 
