@@ -115,7 +115,8 @@ class RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const double eps = ctx->saved_data["eps"].toDouble();
-    const at::Tensor dx = ctx->needs_input_grad(0) ? rms_norm_backward(saved[0], saved[1], grads[0], eps) : at::Tensor();
+    const at::Tensor dx =
+        ctx->needs_input_grad(0) ? rms_norm_backward(saved[0], saved[1], grads[0], eps) : at::Tensor();
     const at::Tensor dw = ctx->needs_input_grad(1) ? rms_norm_weight_grad(saved[0], grads[0], eps) : at::Tensor();
     return {dx, dw, at::Tensor()};
   }

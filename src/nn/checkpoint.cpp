@@ -106,8 +106,9 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto state = c10::static_intrusive_pointer_cast<Recompute>(ctx->saved_data["recompute"].toCapsule());
     const bool input_grad = ctx->saved_data["input_requires_grad"].toBool();
-    at::Tensor x = state->offloaded.defined() ? state->offloaded.to(state->device, state->offloaded.scalar_type(), /*non_blocking=*/true)
-                                              : ctx->get_saved_variables()[0].detach();
+    at::Tensor x = state->offloaded.defined()
+                       ? state->offloaded.to(state->device, state->offloaded.scalar_type(), /*non_blocking=*/true)
+                       : ctx->get_saved_variables()[0].detach();
     x.requires_grad_(input_grad);
     at::Tensor out;
     {
@@ -127,7 +128,8 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
 
 at::Tensor checkpoint(std::function<at::Tensor(const at::Tensor&)> fn, const at::Tensor& input, bool offload) {
   if (!at::GradMode::is_enabled()) return fn(input);
-  const at::Tensor anchor = torch::empty({0}, torch::dtype(input.scalar_type()).device(input.device()).requires_grad(true));
+  const at::Tensor anchor =
+      torch::empty({0}, torch::dtype(input.scalar_type()).device(input.device()).requires_grad(true));
   return CheckpointFunction::apply(std::move(fn), input, anchor, offload);
 }
 
