@@ -8,15 +8,12 @@ Run from the repository root on the GPU machine after building bench_generate:
     python3 scripts/bench/profile_decode.py BUILD_DIR [OUT_JSON]
 """
 import collections
-import csv
-import io
 import json
 import os
-import shutil
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ncu import kernel_times  # noqa: E402
 from shapes import QWEN2_VL_2B, make_model  # noqa: E402
 
 build = sys.argv[1]
@@ -26,21 +23,8 @@ NEW = 12
 
 if not os.path.exists(os.path.join(MODEL_DIR, "config.json")):
     make_model(QWEN2_VL_2B, MODEL_DIR)
-ncu = shutil.which("ncu") or "/usr/local/cuda/bin/ncu"
-cmd = [ncu, "--csv", "--metrics", "gpu__time_duration.sum", "--graph-profiling", "node",
-       os.path.join(build, "bin", "bench_generate"), MODEL_DIR, "--new-tokens", str(NEW), "--repeat", "0"]
-print("$", " ".join(cmd), flush=True)
-proc = subprocess.run(cmd, capture_output=True, text=True)
-text = proc.stdout
-if out_json:
-    with open(os.path.splitext(out_json)[0] + ".csv", "w") as f:
-        f.write(text)
-start = text.find('"ID"')
-if proc.returncode != 0 or start < 0:
-    sys.exit("ncu failed (%d):\n%s\n%s" % (proc.returncode, text[-3000:], proc.stderr[-3000:]))
-rows = [r for r in csv.DictReader(io.StringIO(text[start:])) if r["Metric Name"] == "gpu__time_duration.sum"]
-kernels = [(r["Kernel Name"], float(r["Metric Value"].replace(",", "")) / (1000.0 if r["Metric Unit"] == "nsecond" else 1.0))
-           for r in rows]  # (name, microseconds)
+_, kernels = kernel_times([os.path.join(build, "bin", "bench_generate"), MODEL_DIR, "--new-tokens", str(NEW),
+                           "--repeat", "0"], ["--graph-profiling", "node"])  # (name, microseconds)
 
 # The last step: the kernels after the second-to-last occurrence of the step's final kernel name.
 last = kernels[-1][0]

@@ -10,14 +10,12 @@ launch and host time. Run from the repository root on the GPU machine after buil
 """
 import argparse
 import collections
-import csv
-import io
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
+
+from ncu import kernel_times
 
 WORK = "/tmp/vlm-bench"
 MODEL_DIR = os.path.join(WORK, "qwen2-vl-2b")
@@ -52,23 +50,11 @@ def main():
     for path in (MODEL_DIR, ADAPTER_DIR, INPUTS):
         if not os.path.exists(path):
             sys.exit("%s is missing: run scripts/bench/train_lora.py first" % path)
-    ncu = shutil.which("ncu") or "/usr/local/cuda/bin/ncu"
-    cmd = [ncu, "--csv", "--metrics", "gpu__time_duration.sum", "--profile-from-start", "off", "--clock-control",
-           "none", "--cache-control", "none", os.path.join(args.build, "bin", "bench_train"), MODEL_DIR, ADAPTER_DIR,
-           INPUTS, "--steps", str(STEP), "--profile-step", str(STEP)]
-    if args.gradient_checkpointing:
-        cmd.append("--gradient-checkpointing")
-    print("$", " ".join(cmd), flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    text = proc.stdout
-    start = text.find('"ID"')
-    if proc.returncode != 0 or start < 0:
-        sys.exit("ncu failed (%d):\n%s\n%s" % (proc.returncode, text[-3000:], proc.stderr[-3000:]))
-    steps = [json.loads(line) for line in text[:start].splitlines() if line.startswith('{"step"')]
-    rows = [r for r in csv.DictReader(io.StringIO(text[start:])) if r["Metric Name"] == "gpu__time_duration.sum"]
-    per_us = {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3, "msecond": 1e3}
-    kernels = [(r["Kernel Name"], float(r["Metric Value"].replace(",", "")) * per_us[r["Metric Unit"]])
-               for r in rows]  # (name, microseconds)
+    program = [os.path.join(args.build, "bin", "bench_train"), MODEL_DIR, ADAPTER_DIR, INPUTS, "--steps", str(STEP),
+               "--profile-step", str(STEP)] + (["--gradient-checkpointing"] if args.gradient_checkpointing else [])
+    out, kernels = kernel_times(program, ["--profile-from-start", "off", "--clock-control", "none", "--cache-control",
+                                          "none"])  # (name, microseconds)
+    steps = [json.loads(line) for line in out.splitlines() if line.startswith('{"step"')]
     by_name = collections.defaultdict(lambda: [0, 0.0])
     by_kind = collections.defaultdict(lambda: [0, 0.0])
     for name, us in kernels:

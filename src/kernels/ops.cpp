@@ -358,7 +358,7 @@ class SwigluFunction : public torch::autograd::Function<SwigluFunction> {
 }  // namespace
 
 at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up) {
-  if (at::GradMode::is_enabled() && (gate.requires_grad() || up.requires_grad()) && gate.sizes() == up.sizes() &&
+  if ((records_grad(gate) || records_grad(up)) && gate.sizes() == up.sizes() &&
       gate.scalar_type() == up.scalar_type())
     return SwigluFunction::apply(gate, up);
 #ifdef VLM_WITH_CUDA

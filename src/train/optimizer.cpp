@@ -1,5 +1,6 @@
 #include "train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -56,8 +57,11 @@ at::Tensor clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm
     if (p.grad().defined()) grads.push_back(p.grad());
   if (grads.empty()) return {};
   std::vector<at::Tensor> norms = compat::foreach_norm(grads);
-  for (at::Tensor& n : norms) n = n.to(at::kFloat);
-  const at::Tensor total = at::stack(norms).norm(2);
+  const bool one_dtype = std::all_of(norms.begin(), norms.end(),
+                                     [&](const at::Tensor& n) { return n.scalar_type() == norms[0].scalar_type(); });
+  if (!one_dtype)
+    for (at::Tensor& n : norms) n = n.to(at::kFloat);
+  const at::Tensor total = at::stack(norms).to(at::kFloat).norm(2);  // one cast, not one per gradient
   const at::Tensor coef = (max_norm / (total + 1e-6)).clamp_max(1.0);
   compat::foreach_mul_(grads, coef);
   return total;
