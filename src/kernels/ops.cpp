@@ -1,5 +1,6 @@
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "core/torch_compat.h"
 
 #ifdef VLM_WITH_CUDA
+#include <ATen/cuda/CUDABlas.h>
 #include <c10/cuda/CUDAStream.h>
 
 #include "kernels/kernels_cuda.h"
@@ -521,6 +523,58 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm_swiglu_linear(const at::Tensor& x
   if (auto hy = try_gemv(x, residual, norm_weight, eps, w_gate, w_up, {})) return *hy;
   auto [h, normed] = add_norm(x, residual, norm_weight, eps);
   return {h, swiglu_linear(normed, w_gate, w_up)};
+}
+
+void accumulate_mm_reference(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, double alpha) {
+  const at::Tensor prod = at::mm(a, b);
+  if (!out.defined()) {
+    out = prod.to(at::kFloat).mul_(alpha);
+  } else {
+    out.add_(prod, alpha);
+  }
+}
+
+#ifdef VLM_WITH_CUDA
+namespace {
+
+// A 2-D operand as cuBLAS (column-major) sees it: 'n' with leading dimension stride(0) for a row-major matrix,
+// 't' with stride(1) for the transpose of one; nullopt for other layouts.
+std::optional<std::pair<char, int64_t>> blas_layout(const at::Tensor& t) {
+  if (t.stride(1) == 1 && t.stride(0) >= std::max<int64_t>(1, t.size(1))) return std::make_pair('n', t.stride(0));
+  if (t.stride(0) == 1 && t.stride(1) >= std::max<int64_t>(1, t.size(0))) return std::make_pair('t', t.stride(1));
+  return std::nullopt;
+}
+
+}  // namespace
+#endif
+
+void accumulate_mm(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, double alpha) {
+  VLM_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0), "accumulate_mm: cannot multiply ", a.sizes(),
+            " by ", b.sizes());
+  VLM_CHECK(!out.defined() || (out.scalar_type() == at::kFloat && out.sizes() == at::IntArrayRef{a.size(0), b.size(1)}),
+            "accumulate_mm: the output must be float32 ", at::IntArrayRef{a.size(0), b.size(1)});
+#ifdef VLM_WITH_CUDA
+  if (a.is_cuda() && b.is_cuda() && a.scalar_type() == at::kBFloat16 && b.scalar_type() == at::kBFloat16 &&
+      !records_grad(a) && !records_grad(b) && (!out.defined() || out.is_contiguous()) && a.numel() > 0 &&
+      b.numel() > 0) {
+    const at::Tensor ac = blas_layout(a) ? a : a.contiguous(), bc = blas_layout(b) ? b : b.contiguous();
+    const auto [op_a, ld_a] = *blas_layout(ac);
+    const auto [op_b, ld_b] = *blas_layout(bc);
+    const bool accumulate = out.defined();
+    if (!accumulate) out = at::empty({a.size(0), b.size(1)}, a.options().dtype(at::kFloat));
+    // Row-major out = a b is column-major out^T = b^T a^T: cuBLAS gets b first.
+    at::cuda::blas::gemm<at::BFloat16, float>(op_b, op_a, b.size(1), a.size(0), a.size(1), static_cast<float>(alpha),
+                                              bc.data_ptr<at::BFloat16>(), ld_b,
+                                              ac.data_ptr<at::BFloat16>(), ld_a, accumulate ? 1.0f : 0.0f,
+                                              out.data_ptr<float>(), b.size(1));
+    return;
+  }
+#endif
+  if (out.defined() && a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat) {
+    out.addmm_(a, b, 1.0, alpha);
+    return;
+  }
+  accumulate_mm_reference(out, a, b, alpha);
 }
 
 }  // namespace vlm::ops

@@ -85,6 +85,13 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm_swiglu_linear(const at::Tensor& x
                                                              const at::Tensor& norm_weight, double eps,
                                                              const at::Tensor& w_gate, const at::Tensor& w_up);
 
+// out (float32 [M, N]) = alpha * a @ b, or out += alpha * a @ b when out is defined: a gradient accumulated in
+// float32 from factors in a lower precision (a [M, K], b [K, N], both of one dtype; either may be a transposed
+// view). On CUDA one cuBLAS product writes the float32 result directly (no rounding to the factors' dtype, no cast,
+// scale or add kernels); the reference multiplies in the factors' dtype and adds in float32.
+void accumulate_mm(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, double alpha);
+void accumulate_mm_reference(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, double alpha);
+
 // True when this build carries the CUDA kernels.
 bool has_cuda_kernels();
 

@@ -1,8 +1,8 @@
 #include "lora/lora_linear.h"
 
-#include <array>
 #include <cmath>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -75,35 +75,37 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// A frozen linear layer with a LoRA side path (no dropout, no DoRA), forward and backward, on rows x [N, in]:
-//   y = x W^T + b + h Bs^T with h = x A^T, Bs = scale * B (A and Bs cast to x's dtype);
-//   dh = dy Bs, dx = dy W + dh A (the side path's share added by the same product), dA = dh^T x,
-//   dB = scale * dy^T h, both in float32 as the parameters are.
+// A frozen linear layer with a LoRA side path (no dropout, no DoRA), forward and backward, on rows x [N, in], with
+// the factors already in x's dtype (A [r, in] and Bs = scale * B [out, r], see LoraAdapter::cast_factors):
+//   y = x W^T + b + h Bs^T with h = x A^T;
+//   dh = dy Bs, dx = dy W + dh A (the side path's share added by the same product),
+//   A.grad += dh^T x and B.grad += scale * dy^T h, accumulated in float32 straight into the parameters' gradients
+//   (ops::accumulate_mm: on CUDA one product with a float32 output each, no cast, scale or add kernels). The
+//   functions below return no gradient for the factors, so autograd adds nothing on top.
 // A layer without bias passes an empty tensor (libtorch 1.13's autograd functions take no undefined tensors).
-struct LoraRows {
-  at::Tensor y, h, A, Bs;
-};
-
-LoraRows lora_rows_forward(const at::Tensor& x2, const at::Tensor& weight, const at::Tensor& bias,
-                           const at::Tensor& lora_A, const at::Tensor& lora_B, double scale) {
-  LoraRows r;
-  r.A = lora_A.to(x2.scalar_type());
-  r.Bs = (lora_B * scale).to(x2.scalar_type());
-  r.h = at::mm(x2, r.A.t());  // [N, r]
-  r.y = bias.numel() > 0 ? at::addmm(bias, x2, weight.t()) : at::mm(x2, weight.t());
-  r.y.addmm_(r.h, r.Bs.t());
-  return r;
+std::pair<at::Tensor, at::Tensor> lora_rows_forward(const at::Tensor& x2, const at::Tensor& weight,
+                                                    const at::Tensor& bias, const at::Tensor& A, const at::Tensor& Bs) {
+  const at::Tensor h = at::mm(x2, A.t());  // [N, r]
+  at::Tensor y = bias.numel() > 0 ? at::addmm(bias, x2, weight.t()) : at::mm(x2, weight.t());
+  y.addmm_(h, Bs.t());
+  return {y, h};
 }
 
-// {dx, dA, dB}, each only where `need` says.
-std::array<at::Tensor, 3> lora_rows_backward(const at::Tensor& dy, const at::Tensor& x2, const at::Tensor& weight,
-                                             const LoraRows& r, double scale, std::array<bool, 3> need) {
-  const at::Tensor dh = at::mm(dy, r.Bs);  // [N, r]
-  std::array<at::Tensor, 3> out;
-  if (need[0]) out[0] = at::mm(dy, weight).addmm_(dh, r.A);
-  if (need[1]) out[1] = at::mm(dh.t(), x2).to(at::kFloat);
-  if (need[2]) out[2] = at::mm(dy.t(), r.h).to(at::kFloat).mul_(scale);
-  return out;
+// The factors' gradients (where their parameters want one) and dx when need_dx.
+at::Tensor lora_rows_backward(AutogradContext* ctx, const at::Tensor& dy, const at::Tensor& x2,
+                              const at::Tensor& weight, const at::Tensor& A, const at::Tensor& Bs, const at::Tensor& h,
+                              bool need_dx) {
+  const at::Tensor dh = at::mm(dy, Bs);  // [N, r]
+  at::Tensor lora_A = ctx->saved_data["lora_A"].toTensor(), lora_B = ctx->saved_data["lora_B"].toTensor();
+  if (lora_A.requires_grad()) ops::accumulate_mm(lora_A.mutable_grad(), dh.t(), x2, 1.0);
+  if (lora_B.requires_grad()) ops::accumulate_mm(lora_B.mutable_grad(), dy.t(), h, ctx->saved_data["scale"].toDouble());
+  return need_dx ? at::mm(dy, weight).addmm_(dh, A) : at::Tensor();
+}
+
+void save_factors(AutogradContext* ctx, const at::Tensor& lora_A, const at::Tensor& lora_B, double scale) {
+  ctx->saved_data["lora_A"] = lora_A;
+  ctx->saved_data["lora_B"] = lora_B;
+  ctx->saved_data["scale"] = scale;
 }
 
 std::vector<int64_t> with_last(at::IntArrayRef sizes, int64_t last) {
@@ -112,24 +114,25 @@ std::vector<int64_t> with_last(at::IntArrayRef sizes, int64_t last) {
   return out;
 }
 
-// The layer as one autograd node; keeps x and the small h, A, Bs.
+// The layer as one autograd node; keeps x and the small h, A, Bs. Inputs: x, weight, bias, the parameters A and B
+// (so that the node is recorded whenever they train), their casts A and Bs, and the scale.
 class LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                            const at::Tensor& lora_A, const at::Tensor& lora_B, double scale) {
-    const LoraRows r = lora_rows_forward(x.reshape({-1, x.size(-1)}), weight, bias, lora_A, lora_B, scale);
-    ctx->save_for_backward({x, weight, r.A, r.Bs, r.h});
-    ctx->saved_data["scale"] = scale;
-    return r.y.view(with_last(x.sizes(), weight.size(0)));
+                            const at::Tensor& lora_A, const at::Tensor& lora_B, const at::Tensor& A,
+                            const at::Tensor& Bs, double scale) {
+    const auto [y, h] = lora_rows_forward(x.reshape({-1, x.size(-1)}), weight, bias, A, Bs);
+    ctx->save_for_backward({x, weight, A, Bs, h});
+    save_factors(ctx, lora_A, lora_B, scale);
+    return y.view(with_last(x.sizes(), weight.size(0)));
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto s = ctx->get_saved_variables();
     const at::Tensor &x = s[0], &weight = s[1];
-    const auto [dx, dA, dB] =
-        lora_rows_backward(grads[0].reshape({-1, weight.size(0)}), x.reshape({-1, x.size(-1)}), weight,
-                           {at::Tensor(), s[4], s[2], s[3]}, ctx->saved_data["scale"].toDouble(),
-                           {ctx->needs_input_grad(0), ctx->needs_input_grad(3), ctx->needs_input_grad(4)});
-    return {dx.defined() ? dx.view(x.sizes()) : dx, at::Tensor(), at::Tensor(), dA, dB, at::Tensor()};
+    const at::Tensor dx = lora_rows_backward(ctx, grads[0].reshape({-1, weight.size(0)}), x.reshape({-1, x.size(-1)}),
+                                             weight, s[2], s[3], s[4], ctx->needs_input_grad(0));
+    return {dx.defined() ? dx.view(x.sizes()) : dx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -140,27 +143,30 @@ class LoraSwigluLinearFunction : public torch::autograd::Function<LoraSwigluLine
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up,
                             const at::Tensor& weight, const at::Tensor& bias, const at::Tensor& lora_A,
-                            const at::Tensor& lora_B, double scale) {
+                            const at::Tensor& lora_B, const at::Tensor& A, const at::Tensor& Bs, double scale) {
     const at::Tensor act = ops::swiglu(gate, up);  // grad mode is off in here: the kernel or the reference
-    const LoraRows r = lora_rows_forward(act.reshape({-1, act.size(-1)}), weight, bias, lora_A, lora_B, scale);
-    ctx->save_for_backward({gate, up, weight, r.A, r.Bs, r.h});
-    ctx->saved_data["scale"] = scale;
-    return r.y.view(with_last(act.sizes(), weight.size(0)));
+    const auto [y, h] = lora_rows_forward(act.reshape({-1, act.size(-1)}), weight, bias, A, Bs);
+    ctx->save_for_backward({gate, up, weight, A, Bs, h});
+    save_factors(ctx, lora_A, lora_B, scale);
+    return y.view(with_last(act.sizes(), weight.size(0)));
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto s = ctx->get_saved_variables();
     const at::Tensor &gate = s[0], &up = s[1], &weight = s[2];
     const at::Tensor act = ops::swiglu(gate, up);
     const bool need_act = ctx->needs_input_grad(0) || ctx->needs_input_grad(1);
-    const auto [dact, dA, dB] =
-        lora_rows_backward(grads[0].reshape({-1, weight.size(0)}), act.reshape({-1, act.size(-1)}), weight,
-                           {at::Tensor(), s[5], s[3], s[4]}, ctx->saved_data["scale"].toDouble(),
-                           {need_act, ctx->needs_input_grad(4), ctx->needs_input_grad(5)});
+    const at::Tensor dact = lora_rows_backward(ctx, grads[0].reshape({-1, weight.size(0)}),
+                                               act.reshape({-1, act.size(-1)}), weight, s[3], s[4], s[5], need_act);
     at::Tensor dgate, dup;
     if (need_act) std::tie(dgate, dup) = ops::swiglu_backward(gate, up, dact.view(gate.sizes()));
-    return {dgate, dup, at::Tensor(), at::Tensor(), dA, dB, at::Tensor()};
+    return {dgate, dup, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
+            at::Tensor()};
   }
 };
+
+at::Tensor bias_or_empty(const nn::LinearImpl& base) {
+  return base.bias.defined() ? base.bias : base.weight.new_empty({0});
+}
 
 }  // namespace
 
@@ -171,20 +177,37 @@ bool LoraAdapter::fused(const at::Tensor& x, const nn::LinearImpl& base) const {
          (x.requires_grad() || lora_A.requires_grad() || lora_B.requires_grad());
 }
 
+std::pair<at::Tensor, at::Tensor> LoraAdapter::cast_factors(at::ScalarType dtype) {
+  CastFactors& c = cast_;
+  if (!c.A.defined() || c.dtype != dtype || c.version_A != lora_A._version() || c.version_B != lora_B._version() ||
+      c.data_A != lora_A.data_ptr() || c.data_B != lora_B.data_ptr()) {
+    torch::NoGradGuard no_grad;
+    c.A = lora_A.detach().to(dtype);
+    c.Bs = at::empty(lora_B.sizes(), lora_B.options().dtype(dtype));
+    at::mul_out(c.Bs, lora_B.detach(), scale_);  // scaled in float32, rounded once
+    c.dtype = dtype;
+    c.version_A = lora_A._version();
+    c.version_B = lora_B._version();
+    c.data_A = lora_A.data_ptr();
+    c.data_B = lora_B.data_ptr();
+  }
+  return {c.A, c.Bs};
+}
+
 at::Tensor LoraAdapter::forward_swiglu(const at::Tensor& gate, const at::Tensor& up, const nn::LinearImpl& base) {
   if (!fused(gate, base) || gate.sizes() != up.sizes() || gate.scalar_type() != up.scalar_type())
     return forward(ops::swiglu(gate, up), base);
-  return LoraSwigluLinearFunction::apply(gate, up, base.weight,
-                                         base.bias.defined() ? base.bias : base.weight.new_empty({0}), lora_A, lora_B,
-                                         scale_);
+  const auto [A, Bs] = cast_factors(gate.scalar_type());
+  return LoraSwigluLinearFunction::apply(gate, up, base.weight, bias_or_empty(base), lora_A, lora_B, A, Bs, scale_);
 }
 
 at::Tensor LoraAdapter::forward(const at::Tensor& x, const nn::LinearImpl& base) {
   const at::ScalarType dtype = x.scalar_type();
   const bool drop = settings_.dropout > 0 && is_training();
-  if (fused(x, base))
-    return LoraLinearFunction::apply(x, base.weight, base.bias.defined() ? base.bias : base.weight.new_empty({0}),
-                                     lora_A, lora_B, scale_);
+  if (fused(x, base)) {
+    const auto [A, Bs] = cast_factors(dtype);
+    return LoraLinearFunction::apply(x, base.weight, bias_or_empty(base), lora_A, lora_B, A, Bs, scale_);
+  }
   const at::Tensor base_out = base.forward_base(x);
   const at::Tensor A = lora_A.to(dtype);  // [r, in]
 

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include <torch/torch.h>
 
@@ -42,7 +43,9 @@ class LoraAdapter : public nn::LinearAdapter {
   LoraAdapter(const nn::LinearImpl& base, const LoraSettings& settings, double scale);
 
   // Under autograd, plain LoRA without dropout on a frozen base layer runs as one autograd function (base and side
-  // path forward and backward together: no separate add of the side path's input gradient); otherwise as written.
+  // path forward and backward together: no separate add of the side path's input gradient), which accumulates the
+  // factors' gradients into lora_A.grad() and lora_B.grad() itself (float32, created when undefined) rather than
+  // handing them to autograd; otherwise as written.
   at::Tensor forward(const at::Tensor& x, const nn::LinearImpl& base) override;
   // The same for a SwiGLU MLP's down projection: one node that keeps gate and up rather than their product.
   at::Tensor forward_swiglu(const at::Tensor& gate, const at::Tensor& up, const nn::LinearImpl& base) override;
@@ -65,9 +68,22 @@ class LoraAdapter : public nn::LinearAdapter {
   // Whether forward runs as one fused autograd function (see forward).
   bool fused(const at::Tensor& x, const nn::LinearImpl& base) const;
   void initialise(const nn::LinearImpl& base);
+  // {A, scale * B} in `dtype` for the fused functions, without autograd history. Cast again only when the
+  // parameters changed (their version counters move with every in-place update, such as an optimizer step), so a
+  // training step casts each factor once, not at every forward and recomputation.
+  std::pair<at::Tensor, at::Tensor> cast_factors(at::ScalarType dtype);
+
+  struct CastFactors {
+    at::Tensor A, Bs;
+    at::ScalarType dtype = at::kFloat;
+    int64_t version_A = -1, version_B = -1;
+    const void* data_A = nullptr;
+    const void* data_B = nullptr;
+  };
 
   LoraSettings settings_;
   double scale_;
+  CastFactors cast_;
 };
 
 // Row norms of `weight` + delta in float32: [out]. DoRA's n (and its magnitude at initialisation).

@@ -296,6 +296,32 @@ TEST(LoraAdapter, FusedFunctionGivesAutogradsGradients) {
   }
 }
 
+// The fused function adds onto gradients already there (gradient accumulation over micro-batches, and a layer run
+// twice), and its cached casts of the factors follow in-place updates such as an optimizer step.
+TEST(LoraAdapter, FusedFunctionAccumulatesAndFollowsUpdates) {
+  torch::manual_seed(5);
+  const auto [layer, a] = frozen_lora(16, 12, false, torch::kFloat, 4, 8);
+  const vlm::nn::LinearImpl& base = *layer;
+  const at::Tensor x = torch::randn({6, 16}), dy = torch::randn({6, 12});
+  auto formula = [&](const at::Tensor& xin) {
+    return at::linear(xin, base.weight) + at::linear(at::linear(xin, a->lora_A), a->lora_B) * a->scale();
+  };
+  a->forward(x, base).backward(dy);
+  const at::Tensor dA = a->lora_A.grad().clone(), dB = a->lora_B.grad().clone();
+  a->forward(x, base).backward(dy);
+  EXPECT_TRUE(torch::allclose(a->lora_A.grad(), 2 * dA, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(a->lora_B.grad(), 2 * dB, 1e-5, 1e-6));
+  {
+    torch::NoGradGuard no_grad;
+    a->lora_A.add_(torch::randn_like(a->lora_A));
+    a->lora_B.mul_(-3);
+  }
+  const at::Tensor after = a->forward(x, base);
+  ASSERT_NE(after.grad_fn()->name().find("LoraLinearFunction"), std::string::npos);
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::allclose(after, formula(x), 1e-5, 1e-5));
+}
+
 // A SwiGLU MLP's down projection with LoRA as one function keeping gate and up: output and the gradients of gate,
 // up, A and B equal autograd's over silu(gate) * up then PEFT's formula (float32).
 TEST(LoraAdapter, FusedSwigluDownProjectionGivesAutogradsGradients) {
