@@ -11,7 +11,7 @@
 #include "core/torch_compat.h"
 
 #ifdef VLM_WITH_CUDA
-#include <ATen/cuda/CUDABlas.h>
+#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAStream.h>
 
 #include "kernels/kernels_cuda.h"
@@ -563,10 +563,15 @@ void accumulate_mm(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, do
     const bool accumulate = out.defined();
     if (!accumulate) out = at::empty({a.size(0), b.size(1)}, a.options().dtype(at::kFloat));
     // Row-major out = a b is column-major out^T = b^T a^T: cuBLAS gets b first.
-    at::cuda::blas::gemm<at::BFloat16, float>(op_b, op_a, b.size(1), a.size(0), a.size(1), static_cast<float>(alpha),
-                                              bc.data_ptr<at::BFloat16>(), ld_b,
-                                              ac.data_ptr<at::BFloat16>(), ld_a, accumulate ? 1.0f : 0.0f,
-                                              out.data_ptr<float>(), b.size(1));
+    const float alpha_f = static_cast<float>(alpha), beta_f = accumulate ? 1.0f : 0.0f;
+    const auto op = [](char c) { return c == 't' ? CUBLAS_OP_T : CUBLAS_OP_N; };
+    const cublasStatus_t status =
+        cublasGemmEx(at::cuda::getCurrentCUDABlasHandle(), op(op_b), op(op_a), static_cast<int>(b.size(1)),
+                     static_cast<int>(a.size(0)), static_cast<int>(a.size(1)), &alpha_f, bc.data_ptr(), CUDA_R_16BF,
+                     static_cast<int>(ld_b), ac.data_ptr(), CUDA_R_16BF, static_cast<int>(ld_a), &beta_f,
+                     out.data_ptr(), CUDA_R_32F, static_cast<int>(b.size(1)), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    VLM_CHECK(status == CUBLAS_STATUS_SUCCESS, "accumulate_mm: cublasGemmEx failed with status ",
+              static_cast<int>(status), " for ", a.sizes(), " x ", b.sizes());
     return;
   }
 #endif
