@@ -184,7 +184,8 @@ std::pair<at::Tensor, at::Tensor> LoraAdapter::cast_factors(at::ScalarType dtype
     torch::NoGradGuard no_grad;
     c.A = lora_A.detach().to(dtype);
     c.Bs = at::empty(lora_B.sizes(), lora_B.options().dtype(dtype));
-    at::mul_out(c.Bs, lora_B.detach(), scale_);  // scaled in float32, rounded once
+    // Scaled in float32 and rounded once, in one kernel (the tensor overload casts to the output's dtype).
+    at::mul_out(c.Bs, lora_B.detach(), at::scalar_tensor(scale_, at::kDouble));
     c.dtype = dtype;
     c.version_A = lora_A._version();
     c.version_B = lora_B._version();
