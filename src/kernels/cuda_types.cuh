@@ -5,6 +5,10 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cstdint>
+#include <initializer_list>
+#include <type_traits>
+
 #include "kernels/kernels_cuda.h"
 
 namespace vlm::cuda {
@@ -66,6 +70,42 @@ __device__ __forceinline__ float block_sum(float v) {
 
 __device__ __forceinline__ float block_max(float v) {
   return block_reduce(v, [](float a, float b) { return fmaxf(a, b); });
+}
+
+
+// V consecutive elements moved as one load or store (16 bytes when V = 16 / sizeof(T)).
+template <typename T, int V>
+struct alignas(sizeof(T) * V) Pack {
+  T v[V];
+};
+
+template <int V, typename T>
+__device__ __forceinline__ Pack<T, V> load_pack(const T* p) {
+  return *reinterpret_cast<const Pack<T, V>*>(p);
+}
+
+template <int V, typename T>
+__device__ __forceinline__ void store_pack(T* p, const Pack<T, V>& v) {
+  *reinterpret_cast<Pack<T, V>*>(p) = v;
+}
+
+// Elements of T in a 16-byte pack.
+template <typename T>
+constexpr int kPack16 = 16 / static_cast<int>(sizeof(T));
+
+// Whether every pointer is 16-byte aligned (host code).
+inline bool aligned16(std::initializer_list<const void*> ps) {
+  for (const void* p : ps)
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+  return true;
+}
+
+// Calls f(std::integral_constant<int, kPack16<T>>) when n is a multiple of the 16-byte pack and every pointer is
+// aligned to it, else f(std::integral_constant<int, 1>): kernels templated on their pack width V.
+template <typename T, typename F>
+int with_pack(int64_t n, std::initializer_list<const void*> ps, F&& f) {
+  if (n % kPack16<T> == 0 && aligned16(ps)) return f(std::integral_constant<int, kPack16<T>>{});
+  return f(std::integral_constant<int, 1>{});
 }
 
 }  // namespace vlm::cuda

@@ -1,5 +1,5 @@
 // Element-wise fused kernels: rotary embedding (alone with its gradient, or for a decoding step's fused q/k/v written
-// to the KV cache) and SwiGLU with its gradients. Grid-stride loops over the output, fp32 arithmetic.
+// to the KV cache), SwiGLU with its gradients, and quick GELU. Grid-stride loops over the output, fp32 arithmetic.
 #include "kernels/cuda_types.cuh"
 
 namespace vlm::cuda {
@@ -14,21 +14,25 @@ unsigned blocks_for(int64_t n) {
 
 // Forward: y_j = x_j cos_j + sign_j x_p sin_j, with p = j + D/2 and sign -1 in the first half, p = j - D/2 and sign +1
 // in the second (rotate_half). Backward (its transpose): dx_j = dy_j cos_j - sign_j dy_p sin_p.
-// Tables of type C: x's type, or float (the vision tower's RoPE runs in fp32 and rounds once).
-template <typename T, typename C, bool kBackward>
+// One thread per pair (j, j + D/2) of a head, which reads both elements once; index arithmetic in I (32-bit when
+// the tensor allows: 64-bit divisions dominated this kernel). Tables of type C: x's type, or float (the vision
+// tower's RoPE runs in fp32 and rounds once).
+template <typename T, typename C, bool kBackward, typename I>
 __global__ void rope_kernel(const T* __restrict__ x, const C* __restrict__ cos, const C* __restrict__ sin,
-                            T* __restrict__ y, int64_t n, int64_t h, int64_t d) {
-  const int64_t half = d / 2;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t j = i % d;               // position in the head
-    const int64_t row = i / (h * d);       // b * L + l: the cos / sin row
-    const int64_t c = row * d + j;
-    const bool first = j < half;
-    const int64_t partner = first ? i + half : i - half;
-    const float sign = first ? -1.f : 1.f;
-    const float s = kBackward ? -to_f(sin[first ? c + half : c - half]) : to_f(sin[c]);
-    y[i] = from_f<T>(to_f(x[i]) * to_f(cos[c]) + sign * to_f(x[partner]) * s);
+                            T* __restrict__ y, I pairs, I h, I d) {
+  const I half = d / 2;
+  for (I i = blockIdx.x * blockDim.x + threadIdx.x; i < pairs; i += gridDim.x * blockDim.x) {
+    const I j = i % half, head_row = i / half;  // head_row = (b * L + l) * H + head
+    const I first = head_row * d + j, second = first + half;
+    const I c1 = head_row / h * d + j, c2 = c1 + half;  // the cos / sin row is b * L + l
+    const float x1 = to_f(x[first]), x2 = to_f(x[second]);
+    if (kBackward) {
+      y[first] = from_f<T>(x1 * to_f(cos[c1]) + x2 * to_f(sin[c2]));
+      y[second] = from_f<T>(x2 * to_f(cos[c2]) - x1 * to_f(sin[c1]));
+    } else {
+      y[first] = from_f<T>(x1 * to_f(cos[c1]) - x2 * to_f(sin[c1]));
+      y[second] = from_f<T>(x2 * to_f(cos[c2]) + x1 * to_f(sin[c2]));
+    }
   }
 }
 
@@ -61,25 +65,58 @@ __global__ void rope_qkv_decode_kernel(const T* __restrict__ qkv, int64_t row_st
   }
 }
 
-template <typename T>
+// SwiGLU and quick GELU over n elements, V at a time (16-byte packs where the sizes and pointers allow).
+template <typename T, int V>
 __global__ void swiglu_kernel(const T* __restrict__ gate, const T* __restrict__ up, T* __restrict__ y, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const float g = to_f(gate[i]);
-    y[i] = from_f<T>(g / (1.f + __expf(-g)) * to_f(up[i]));
+  for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < n / V;
+       p += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const Pack<T, V> g = load_pack<V>(gate + p * V), u = load_pack<V>(up + p * V);
+    Pack<T, V> out;
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      const float gv = to_f(g.v[k]);
+      out.v[k] = from_f<T>(gv / (1.f + __expf(-gv)) * to_f(u.v[k]));
+    }
+    store_pack<V>(y + p * V, out);
   }
 }
 
 // d/dgate and d/dup of silu(gate) * up given dy: dgate = dy * up * sig * (1 + gate * (1 - sig)), dup = dy * silu(gate).
-template <typename T>
+template <typename T, int V>
 __global__ void swiglu_backward_kernel(const T* __restrict__ gate, const T* __restrict__ up, const T* __restrict__ dy,
                                        T* __restrict__ dgate, T* __restrict__ dup, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const float g = to_f(gate[i]), u = to_f(up[i]), dyv = to_f(dy[i]);
-    const float sig = 1.f / (1.f + __expf(-g));
-    dgate[i] = from_f<T>(dyv * u * sig * (1.f + g * (1.f - sig)));
-    dup[i] = from_f<T>(dyv * g * sig);
+  for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < n / V;
+       p += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const Pack<T, V> g = load_pack<V>(gate + p * V), u = load_pack<V>(up + p * V), d = load_pack<V>(dy + p * V);
+    Pack<T, V> dg, du;
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      const float gv = to_f(g.v[k]), uv = to_f(u.v[k]), dyv = to_f(d.v[k]);
+      const float sig = 1.f / (1.f + __expf(-gv));
+      dg.v[k] = from_f<T>(dyv * uv * sig * (1.f + gv * (1.f - sig)));
+      du.v[k] = from_f<T>(dyv * gv * sig);
+    }
+    store_pack<V>(dgate + p * V, dg);
+    store_pack<V>(dup + p * V, du);
+  }
+}
+
+// x * sigmoid(1.702 x) with each of torch's three roundings to T (the product, the sigmoid, the final product), so
+// the result is that of the three separate kernels.
+template <typename T, int V>
+__global__ void quick_gelu_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t n) {
+  for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < n / V;
+       p += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const Pack<T, V> in = load_pack<V>(x + p * V);
+    Pack<T, V> out;
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      const float xv = to_f(in.v[k]);
+      const float scaled = to_f(from_f<T>(xv * 1.702f));
+      const float sig = to_f(from_f<T>(1.f / (1.f + expf(-scaled))));
+      out.v[k] = from_f<T>(xv * sig);
+    }
+    store_pack<V>(y + p * V, out);
   }
 }
 
@@ -87,21 +124,25 @@ __global__ void swiglu_backward_kernel(const T* __restrict__ gate, const T* __re
 
 int rope_forward(ElemType type, const void* x, const void* cos, const void* sin, void* y, int64_t b, int64_t l,
                  int64_t h, int64_t d, void* stream, bool backward, bool float_tables) {
-  const int64_t n = b * l * h * d;
-  if (n == 0) return 0;
+  const int64_t pairs = b * l * h * (d / 2);
+  if (pairs == 0) return 0;
   if (d % 2 != 0) return static_cast<int>(cudaErrorInvalidValue);
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
-    const auto launch = [&](auto kernel, auto table) {
+    const auto launch = [&](auto table, auto index) {
       using C = decltype(table);
-      kernel<<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-          static_cast<const T*>(x), static_cast<const C*>(cos), static_cast<const C*>(sin), static_cast<T*>(y), n, h,
-          d);
+      using I = decltype(index);
+      const auto kernel = backward ? rope_kernel<T, C, true, I> : rope_kernel<T, C, false, I>;
+      kernel<<<blocks_for(pairs), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          static_cast<const T*>(x), static_cast<const C*>(cos), static_cast<const C*>(sin), static_cast<T*>(y),
+          static_cast<I>(pairs), static_cast<I>(h), static_cast<I>(d));
     };
+    // 32-bit indices while every element index (and the grid-stride sum) fits.
+    const bool small = 2 * pairs + static_cast<int64_t>(blocks_for(pairs)) * kThreads < (int64_t{1} << 31);
     if (float_tables)
-      backward ? launch(rope_kernel<T, float, true>, float{}) : launch(rope_kernel<T, float, false>, float{});
+      small ? launch(float{}, uint32_t{}) : launch(float{}, int64_t{});
     else
-      backward ? launch(rope_kernel<T, T, true>, T{}) : launch(rope_kernel<T, T, false>, T{});
+      small ? launch(T{}, uint32_t{}) : launch(T{}, int64_t{});
     return static_cast<int>(cudaGetLastError());
   });
 }
@@ -125,9 +166,12 @@ int swiglu_forward(ElemType type, const void* gate, const void* up, void* y, int
   if (n == 0) return 0;
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
-    swiglu_kernel<T><<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-        static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<T*>(y), n);
-    return static_cast<int>(cudaGetLastError());
+    return with_pack<T>(n, {gate, up, y}, [&](auto pack) {
+      constexpr int V = decltype(pack)::value;
+      swiglu_kernel<T, V><<<blocks_for(n / V), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<T*>(y), n);
+      return static_cast<int>(cudaGetLastError());
+    });
   });
 }
 
@@ -136,10 +180,26 @@ int swiglu_backward(ElemType type, const void* gate, const void* up, const void*
   if (n == 0) return 0;
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
-    swiglu_backward_kernel<T><<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-        static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<const T*>(dy), static_cast<T*>(dgate),
-        static_cast<T*>(dup), n);
-    return static_cast<int>(cudaGetLastError());
+    return with_pack<T>(n, {gate, up, dy, dgate, dup}, [&](auto pack) {
+      constexpr int V = decltype(pack)::value;
+      swiglu_backward_kernel<T, V><<<blocks_for(n / V), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<const T*>(dy), static_cast<T*>(dgate),
+          static_cast<T*>(dup), n);
+      return static_cast<int>(cudaGetLastError());
+    });
+  });
+}
+
+int quick_gelu_forward(ElemType type, const void* x, void* y, int64_t n, void* stream) {
+  if (n == 0) return 0;
+  return dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    return with_pack<T>(n, {x, y}, [&](auto pack) {
+      constexpr int V = decltype(pack)::value;
+      quick_gelu_kernel<T, V><<<blocks_for(n / V), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          static_cast<const T*>(x), static_cast<T*>(y), n);
+      return static_cast<int>(cudaGetLastError());
+    });
   });
 }
 

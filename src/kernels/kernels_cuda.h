@@ -42,6 +42,10 @@ int swiglu_forward(ElemType type, const void* gate, const void* up, void* y, int
 int swiglu_backward(ElemType type, const void* gate, const void* up, const void* dy, void* dgate, void* dup, int64_t n,
                     void* stream);
 
+// y = x * sigmoid(1.702 x) (quick GELU) over n elements, rounded to the element type after each of the three
+// operations as torch's separate kernels round.
+int quick_gelu_forward(ElemType type, const void* x, void* y, int64_t n, void* stream);
+
 // One query per (batch, head) over a key/value cache: q [B, H, D], k, v [B, Hkv, T, D], mask [B, T] (bytes, non-zero
 // = attend), y [B, H, D]; head h reads KV head h / (H / Hkv). softmax(q k^T * scale) v in fp32, split over T in
 // chunks whose partial results go to `workspace` (float, at least decode_attention_workspace(B, H, T, D) floats)

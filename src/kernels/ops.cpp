@@ -376,6 +376,22 @@ at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up) {
   return swiglu_reference(gate, up);
 }
 
+at::Tensor quick_gelu_reference(const at::Tensor& x) { return x * at::sigmoid(1.702 * x); }
+
+at::Tensor quick_gelu(const at::Tensor& x) {
+#ifdef VLM_WITH_CUDA
+  if (kernel_inputs({&x})) {
+    const at::Tensor xc = x.contiguous();
+    at::Tensor y = at::empty_like(xc);
+    const int err = cuda::quick_gelu_forward(*elem_type(x.scalar_type()), xc.data_ptr(), y.data_ptr(), xc.numel(),
+                                             current_stream());
+    VLM_CHECK(err == 0, "quick_gelu CUDA kernel failed with CUDA error ", err);
+    return y;
+  }
+#endif
+  return quick_gelu_reference(x);
+}
+
 at::Tensor decode_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                       const at::Tensor& mask, double scale) {
   const int64_t b = q.size(0), h = q.size(1), hkv = k.size(1), t = k.size(2), d = k.size(3);

@@ -55,6 +55,11 @@ std::pair<at::Tensor, at::Tensor> swiglu_backward(const at::Tensor& gate, const 
 std::pair<at::Tensor, at::Tensor> swiglu_backward_reference(const at::Tensor& gate, const at::Tensor& up,
                                                             const at::Tensor& dy);
 
+// x * sigmoid(1.702 x) (quick GELU, the CLIP-style vision MLPs' activation). Without autograd on CUDA one kernel
+// with the three roundings of the reference's three operations; otherwise the reference.
+at::Tensor quick_gelu(const at::Tensor& x);
+at::Tensor quick_gelu_reference(const at::Tensor& x);
+
 // Attention of one query per head over a key/value cache: q [B, H, 1, D], k, v [B, Hkv, T, D] (grouped-query:
 // head h reads KV head h / (H / Hkv)), mask [B, T] bool (true = attend). Returns [B, H, 1, D]. The kernel splits
 // the keys over many blocks (flash-decoding); the reference repeats the KV heads and runs SDPA.

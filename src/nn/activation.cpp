@@ -1,6 +1,7 @@
 #include "nn/activation.h"
 
 #include "core/error.h"
+#include "kernels/ops.h"
 
 namespace vlm::nn {
 
@@ -19,7 +20,7 @@ at::Tensor activate(Activation act, const at::Tensor& x) {
     case Activation::kSilu: return at::silu(x);
     case Activation::kGelu: return at::gelu(x);
     case Activation::kGeluTanh: return at::gelu(x, "tanh");
-    case Activation::kQuickGelu: return x * at::sigmoid(1.702 * x);
+    case Activation::kQuickGelu: return ops::quick_gelu(x);
     case Activation::kRelu: return at::relu(x);
   }
   return x;

@@ -84,6 +84,22 @@ TEST(Ops, SwigluCudaMatchesReference) {
     }
 }
 
+// The kernel rounds as the reference's three kernels do: equal but for an ulp where expf and torch's sigmoid part.
+TEST(Ops, QuickGeluCudaMatchesReference) {
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(6);
+  for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
+    for (int64_t n : {1, 255, 5120, 100003}) {
+      const at::Tensor x = torch::randn({n}, torch::device(torch::kCUDA).dtype(type)) * 4;
+      const at::Tensor got = vlm::ops::quick_gelu(x).to(torch::kFloat);
+      const at::Tensor ref = vlm::ops::quick_gelu_reference(x).to(torch::kFloat);
+      EXPECT_TRUE(torch::allclose(got, ref, type == torch::kFloat ? 1e-6 : 8e-3, 1e-6))
+          << c10::toString(type) << " n " << n;
+      EXPECT_GT(torch::equal(got, ref) ? 1.0 : (got == ref).to(torch::kFloat).mean().item<double>(), 0.99)
+          << c10::toString(type) << " n " << n;
+    }
+}
+
 TEST(Ops, DecodeAttentionCudaMatchesReference) {
   if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
   torch::manual_seed(6);
