@@ -1,5 +1,8 @@
 // Element-wise fused kernels: rotary embedding (alone with its gradient, or for a decoding step's fused q/k/v written
 // to the KV cache), SwiGLU with its gradients, and quick GELU. Grid-stride loops over the output, fp32 arithmetic.
+#include <algorithm>
+#include <numeric>
+
 #include "kernels/cuda_types.cuh"
 
 namespace vlm::cuda {
@@ -65,29 +68,38 @@ __global__ void rope_qkv_decode_kernel(const T* __restrict__ qkv, int64_t row_st
   }
 }
 
-// SwiGLU and quick GELU over n elements, V at a time (16-byte packs where the sizes and pointers allow).
+// SwiGLU over rows x cols elements, V at a time (16-byte packs where the sizes, strides and pointers allow): gate
+// and up rows are in_stride elements apart (the two halves of one [rows, 2 cols] tensor, or flat arrays with one
+// row), y rows out_stride apart.
 template <typename T, int V>
-__global__ void swiglu_kernel(const T* __restrict__ gate, const T* __restrict__ up, T* __restrict__ y, int64_t n) {
-  for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < n / V;
+__global__ void swiglu_kernel(const T* __restrict__ gate, const T* __restrict__ up, T* __restrict__ y, int64_t rows,
+                              int64_t cols, int64_t in_stride, int64_t out_stride) {
+  const int64_t per_row = cols / V;
+  for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < rows * per_row;
        p += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const Pack<T, V> g = load_pack<V>(gate + p * V), u = load_pack<V>(up + p * V);
+    const int64_t r = p / per_row, c = (p - r * per_row) * V, in = r * in_stride + c;
+    const Pack<T, V> g = load_pack<V>(gate + in), u = load_pack<V>(up + in);
     Pack<T, V> out;
 #pragma unroll
     for (int k = 0; k < V; ++k) {
       const float gv = to_f(g.v[k]);
       out.v[k] = from_f<T>(gv / (1.f + __expf(-gv)) * to_f(u.v[k]));
     }
-    store_pack<V>(y + p * V, out);
+    store_pack<V>(y + r * out_stride + c, out);
   }
 }
 
 // d/dgate and d/dup of silu(gate) * up given dy: dgate = dy * up * sig * (1 + gate * (1 - sig)), dup = dy * silu(gate).
+// gate, up rows in_stride apart, dy rows dy_stride apart, dgate, dup rows out_stride apart.
 template <typename T, int V>
 __global__ void swiglu_backward_kernel(const T* __restrict__ gate, const T* __restrict__ up, const T* __restrict__ dy,
-                                       T* __restrict__ dgate, T* __restrict__ dup, int64_t n) {
-  for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < n / V;
+                                       T* __restrict__ dgate, T* __restrict__ dup, int64_t rows, int64_t cols,
+                                       int64_t in_stride, int64_t dy_stride, int64_t out_stride) {
+  const int64_t per_row = cols / V;
+  for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < rows * per_row;
        p += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const Pack<T, V> g = load_pack<V>(gate + p * V), u = load_pack<V>(up + p * V), d = load_pack<V>(dy + p * V);
+    const int64_t r = p / per_row, c = (p - r * per_row) * V, in = r * in_stride + c, out = r * out_stride + c;
+    const Pack<T, V> g = load_pack<V>(gate + in), u = load_pack<V>(up + in), d = load_pack<V>(dy + r * dy_stride + c);
     Pack<T, V> dg, du;
 #pragma unroll
     for (int k = 0; k < V; ++k) {
@@ -96,8 +108,21 @@ __global__ void swiglu_backward_kernel(const T* __restrict__ gate, const T* __re
       dg.v[k] = from_f<T>(dyv * uv * sig * (1.f + gv * (1.f - sig)));
       du.v[k] = from_f<T>(dyv * gv * sig);
     }
-    store_pack<V>(dgate + p * V, dg);
-    store_pack<V>(dup + p * V, du);
+    store_pack<V>(dgate + out, dg);
+    store_pack<V>(dup + out, du);
+  }
+}
+
+// dst block (rows x cols, rows dst_stride apart) = cast(src * scale) for float32 sources [rows, cols]; blockIdx.y
+// picks the segment.
+template <typename T>
+__global__ void cast_scale_kernel(CastScaleBatch batch) {
+  const CastScaleSegment& s = batch.segments[blockIdx.y];
+  T* dst = static_cast<T*>(s.dst);
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < s.rows * s.cols;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = i / s.cols;
+    dst[r * s.dst_stride + (i - r * s.cols)] = from_f<T>(s.src[i] * s.scale);
   }
 }
 
@@ -162,32 +187,59 @@ int rope_qkv_decode_forward(ElemType type, const void* qkv, int64_t row_stride, 
   });
 }
 
-int swiglu_forward(ElemType type, const void* gate, const void* up, void* y, int64_t n, void* stream) {
-  if (n == 0) return 0;
+int swiglu_forward(ElemType type, const void* gate, const void* up, void* y, int64_t rows, int64_t cols,
+                   int64_t in_stride, int64_t out_stride, void* stream) {
+  if (rows * cols == 0) return 0;
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
-    return with_pack<T>(n, {gate, up, y}, [&](auto pack) {
+    // Packs need cols and both strides to be multiples of the pack: their gcd stands for all three.
+    return with_pack<T>(std::gcd(cols, std::gcd(in_stride, out_stride)), {gate, up, y}, [&](auto pack) {
       constexpr int V = decltype(pack)::value;
-      swiglu_kernel<T, V><<<blocks_for(n / V), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-          static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<T*>(y), n);
+      swiglu_kernel<T, V><<<blocks_for(rows * cols / V), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<T*>(y), rows, cols, in_stride,
+          out_stride);
       return static_cast<int>(cudaGetLastError());
     });
   });
 }
 
-int swiglu_backward(ElemType type, const void* gate, const void* up, const void* dy, void* dgate, void* dup, int64_t n,
+int swiglu_backward(ElemType type, const void* gate, const void* up, const void* dy, void* dgate, void* dup,
+                    int64_t rows, int64_t cols, int64_t in_stride, int64_t dy_stride, int64_t out_stride,
                     void* stream) {
-  if (n == 0) return 0;
+  if (rows * cols == 0) return 0;
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
-    return with_pack<T>(n, {gate, up, dy, dgate, dup}, [&](auto pack) {
+    const int64_t g = std::gcd(cols, std::gcd(in_stride, std::gcd(dy_stride, out_stride)));
+    return with_pack<T>(g, {gate, up, dy, dgate, dup}, [&](auto pack) {
       constexpr int V = decltype(pack)::value;
-      swiglu_backward_kernel<T, V><<<blocks_for(n / V), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      swiglu_backward_kernel<T, V><<<blocks_for(rows * cols / V), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
           static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<const T*>(dy), static_cast<T*>(dgate),
-          static_cast<T*>(dup), n);
+          static_cast<T*>(dup), rows, cols, in_stride, dy_stride, out_stride);
       return static_cast<int>(cudaGetLastError());
     });
   });
+}
+
+int cast_scale(ElemType type, const CastScaleSegment* segments, int count, void* stream) {
+  for (int first = 0; first < count; first += kCastScaleBatch) {
+    CastScaleBatch batch{};
+    int64_t largest = 0;
+    const int n = count - first < kCastScaleBatch ? count - first : kCastScaleBatch;
+    for (int k = 0; k < n; ++k) {
+      batch.segments[k] = segments[first + k];
+      largest = std::max(largest, segments[first + k].rows * segments[first + k].cols);
+    }
+    if (largest == 0) continue;
+    const int err = dispatch(type, [&](auto tag) {
+      using T = decltype(tag);
+      const unsigned x = std::min<unsigned>(blocks_for(largest), 1024);
+      cast_scale_kernel<T><<<dim3(x, static_cast<unsigned>(n)), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          batch);
+      return static_cast<int>(cudaGetLastError());
+    });
+    if (err != 0) return err;
+  }
+  return 0;
 }
 
 int quick_gelu_forward(ElemType type, const void* x, void* y, int64_t n, void* stream) {

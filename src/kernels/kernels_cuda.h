@@ -37,10 +37,29 @@ int rope_qkv_decode_forward(ElemType type, const void* qkv, int64_t row_stride, 
                             const float* inv_freq, void* q_out, void* k_cache, void* v_cache, const int64_t* slot,
                             int64_t b, int64_t h, int64_t hkv, int64_t t, int64_t d, void* stream);
 
-// y = silu(gate) * up, element-wise over n elements, computed in fp32; and its gradients dgate, dup given dy.
-int swiglu_forward(ElemType type, const void* gate, const void* up, void* y, int64_t n, void* stream);
-int swiglu_backward(ElemType type, const void* gate, const void* up, const void* dy, void* dgate, void* dup, int64_t n,
+// y = silu(gate) * up over rows x cols elements, computed in fp32; and its gradients dgate, dup given dy. gate and
+// up rows are in_stride elements apart (flat arrays: one row; a [rows, 2 cols] tensor's halves: 2 cols), dy rows
+// dy_stride apart, y, dgate and dup rows out_stride apart.
+int swiglu_forward(ElemType type, const void* gate, const void* up, void* y, int64_t rows, int64_t cols,
+                   int64_t in_stride, int64_t out_stride, void* stream);
+int swiglu_backward(ElemType type, const void* gate, const void* up, const void* dy, void* dgate, void* dup,
+                    int64_t rows, int64_t cols, int64_t in_stride, int64_t dy_stride, int64_t out_stride,
                     void* stream);
+
+// dst = cast(src * scale) for several float32 sources src [rows, cols] (contiguous) into blocks of element-type
+// destinations whose rows are dst_stride elements apart: the LoRA factors of a group of layers, cast in one launch
+// per kCastScaleBatch segments.
+struct CastScaleSegment {
+  const float* src;
+  void* dst;
+  int64_t rows, cols, dst_stride;
+  float scale;
+};
+constexpr int kCastScaleBatch = 8;
+struct CastScaleBatch {
+  CastScaleSegment segments[kCastScaleBatch];
+};
+int cast_scale(ElemType type, const CastScaleSegment* segments, int count, void* stream);
 
 // y = x * sigmoid(1.702 x) (quick GELU) over n elements, rounded to the element type after each of the three
 // operations as torch's separate kernels round.

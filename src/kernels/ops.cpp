@@ -329,8 +329,9 @@ std::pair<at::Tensor, at::Tensor> swiglu_backward(const at::Tensor& gate, const 
   if (kernel_inputs({&gate, &up, &dy}) && gate.sizes() == up.sizes() && dy.sizes() == gate.sizes()) {
     const at::Tensor g = gate.contiguous(), u = up.contiguous(), d = dy.contiguous();
     at::Tensor dg = at::empty_like(g), du = at::empty_like(u);
+    const int64_t n = g.numel();
     const int err = cuda::swiglu_backward(*elem_type(g.scalar_type()), g.data_ptr(), u.data_ptr(), d.data_ptr(),
-                                          dg.data_ptr(), du.data_ptr(), g.numel(), current_stream());
+                                          dg.data_ptr(), du.data_ptr(), 1, n, n, n, n, current_stream());
     VLM_CHECK(err == 0, "swiglu backward CUDA kernel failed with CUDA error ", err);
     return {dg, du};
   }
@@ -367,13 +368,97 @@ at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up) {
   if (kernel_inputs({&gate, &up}) && gate.sizes() == up.sizes()) {
     const at::Tensor g = gate.contiguous(), u = up.contiguous();
     at::Tensor y = at::empty_like(g);
-    const int err = cuda::swiglu_forward(*elem_type(g.scalar_type()), g.data_ptr(), u.data_ptr(), y.data_ptr(),
-                                         g.numel(), current_stream());
+    const int64_t n = g.numel();
+    const int err = cuda::swiglu_forward(*elem_type(g.scalar_type()), g.data_ptr(), u.data_ptr(), y.data_ptr(), 1, n,
+                                         n, n, current_stream());
     VLM_CHECK(err == 0, "swiglu CUDA kernel failed with CUDA error ", err);
     return y;
   }
 #endif
   return swiglu_reference(gate, up);
+}
+
+at::Tensor swiglu_halves_reference(const at::Tensor& gu) {
+  const int64_t half = gu.size(-1) / 2;
+  return swiglu_reference(gu.narrow(-1, 0, half), gu.narrow(-1, half, half));
+}
+
+at::Tensor swiglu_halves_backward_reference(const at::Tensor& gu, const at::Tensor& dy) {
+  const int64_t half = gu.size(-1) / 2;
+  const auto [dg, du] = swiglu_backward_reference(gu.narrow(-1, 0, half), gu.narrow(-1, half, half), dy);
+  return at::cat({dg, du}, -1);
+}
+
+namespace {
+void check_halves(const at::Tensor& gu) {
+  VLM_CHECK(gu.dim() > 0 && gu.size(-1) % 2 == 0, "swiglu_halves: the last dimension must be even, got ", gu.sizes());
+}
+}  // namespace
+
+at::Tensor swiglu_halves(const at::Tensor& gu) {
+  check_halves(gu);
+#ifdef VLM_WITH_CUDA
+  if (kernel_inputs({&gu})) {
+    const at::Tensor g = gu.contiguous();
+    const int64_t half = g.size(-1) / 2, rows = g.numel() / std::max<int64_t>(1, g.size(-1));
+    std::vector<int64_t> sizes = g.sizes().vec();
+    sizes.back() = half;
+    at::Tensor y = at::empty(sizes, g.options());
+    const auto* base = static_cast<const char*>(g.data_ptr());
+    const int err = cuda::swiglu_forward(*elem_type(g.scalar_type()), base, base + half * g.element_size(),
+                                         y.data_ptr(), rows, half, 2 * half, half, current_stream());
+    VLM_CHECK(err == 0, "swiglu CUDA kernel failed with CUDA error ", err);
+    return y;
+  }
+#endif
+  return swiglu_halves_reference(gu);
+}
+
+at::Tensor swiglu_halves_backward(const at::Tensor& gu, const at::Tensor& dy) {
+  check_halves(gu);
+#ifdef VLM_WITH_CUDA
+  if (kernel_inputs({&gu, &dy})) {
+    const at::Tensor g = gu.contiguous(), d = dy.contiguous();
+    const int64_t half = g.size(-1) / 2, rows = g.numel() / std::max<int64_t>(1, g.size(-1));
+    VLM_CHECK(d.numel() == rows * half, "swiglu_halves_backward: dy ", dy.sizes(), " does not match ", gu.sizes());
+    at::Tensor dg = at::empty_like(g);
+    const auto* base = static_cast<const char*>(g.data_ptr());
+    auto* out = static_cast<char*>(dg.data_ptr());
+    const int64_t off = half * g.element_size();
+    const int err = cuda::swiglu_backward(*elem_type(g.scalar_type()), base, base + off, d.data_ptr(), out, out + off,
+                                          rows, half, 2 * half, half, 2 * half, current_stream());
+    VLM_CHECK(err == 0, "swiglu backward CUDA kernel failed with CUDA error ", err);
+    return dg;
+  }
+#endif
+  return swiglu_halves_backward_reference(gu, dy);
+}
+
+void cast_scale_reference(const std::vector<CastScale>& items) {
+  for (const CastScale& c : items) c.dst.copy_(c.scale == 1.0 ? c.src : c.src * c.scale);
+}
+
+void cast_scale(const std::vector<CastScale>& items) {
+  if (items.empty()) return;
+#ifdef VLM_WITH_CUDA
+  const at::Tensor& first = items.front().dst;
+  bool kernel = first.is_cuda() && elem_type(first.scalar_type()).has_value();
+  for (const CastScale& c : items)
+    kernel = kernel && c.src.is_cuda() && c.src.scalar_type() == at::kFloat && c.src.is_contiguous() &&
+             c.src.dim() == 2 && c.dst.dim() == 2 && c.dst.sizes() == c.src.sizes() && c.dst.stride(1) == 1 &&
+             c.dst.scalar_type() == first.scalar_type() && !records_grad(c.src) && !records_grad(c.dst);
+  if (kernel) {
+    std::vector<cuda::CastScaleSegment> segments;
+    for (const CastScale& c : items)
+      segments.push_back({c.src.data_ptr<float>(), c.dst.data_ptr(), c.src.size(0), c.src.size(1), c.dst.stride(0),
+                          static_cast<float>(c.scale)});
+    const int err = cuda::cast_scale(*elem_type(first.scalar_type()), segments.data(),
+                                     static_cast<int>(segments.size()), current_stream());
+    VLM_CHECK(err == 0, "cast_scale CUDA kernel failed with CUDA error ", err);
+    return;
+  }
+#endif
+  cast_scale_reference(items);
 }
 
 at::Tensor quick_gelu_reference(const at::Tensor& x) { return x * at::sigmoid(1.702 * x); }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <utility>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -54,6 +55,22 @@ at::Tensor swiglu_reference(const at::Tensor& gate, const at::Tensor& up);
 std::pair<at::Tensor, at::Tensor> swiglu_backward(const at::Tensor& gate, const at::Tensor& up, const at::Tensor& dy);
 std::pair<at::Tensor, at::Tensor> swiglu_backward_reference(const at::Tensor& gate, const at::Tensor& up,
                                                             const at::Tensor& dy);
+
+// silu(gu[..., :I]) * gu[..., I:] for the two halves of one [..., 2I] tensor (a SwiGLU MLP's gate and up
+// projections computed as one product), without autograd; and its gradient d gu [..., 2I] given dy [..., I].
+at::Tensor swiglu_halves(const at::Tensor& gu);
+at::Tensor swiglu_halves_reference(const at::Tensor& gu);
+at::Tensor swiglu_halves_backward(const at::Tensor& gu, const at::Tensor& dy);
+at::Tensor swiglu_halves_backward_reference(const at::Tensor& gu, const at::Tensor& dy);
+
+// dst = src * scale for float32 sources [rows, cols] into 2-D destinations of another dtype whose rows may be
+// strided (blocks of a larger tensor), rounded once: on CUDA one launch for up to eight of them.
+struct CastScale {
+  at::Tensor src, dst;
+  double scale = 1.0;
+};
+void cast_scale(const std::vector<CastScale>& items);
+void cast_scale_reference(const std::vector<CastScale>& items);
 
 // x * sigmoid(1.702 x) (quick GELU, the CLIP-style vision MLPs' activation). Without autograd on CUDA one kernel
 // with the three roundings of the reference's three operations; otherwise the reference.

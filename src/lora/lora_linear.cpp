@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "kernels/ops.h"
+#include "nn/linear_group.h"
 
 namespace vlm::lora {
 
@@ -75,37 +76,24 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// A frozen linear layer with a LoRA side path (no dropout, no DoRA), forward and backward, on rows x [N, in], with
-// the factors already in x's dtype (A [r, in] and Bs = scale * B [out, r], see LoraAdapter::cast_factors):
-//   y = x W^T + b + h Bs^T with h = x A^T;
-//   dh = dy Bs, dx = dy W + dh A (the side path's share added by the same product),
-//   A.grad += dh^T x and B.grad += scale * dy^T h, accumulated in float32 straight into the parameters' gradients
-//   (ops::accumulate_mm: on CUDA one product with a float32 output each, no cast, scale or add kernels). The
-//   functions below return no gradient for the factors, so autograd adds nothing on top.
+// A frozen linear layer with a LoRA side path (no dropout, no DoRA) as one autograd node, on rows x [N, in], with
+// the factors already in x's dtype (A [r, in] and Bs = scale * B [out, r], see LoraAdapter::cast_factors): the
+// layer as a group of one (nn::low_rank_forward / low_rank_backward): y = x W^T + b + (x A^T) Bs^T; in backward
+// the factors' float32 gradients go straight into lora_A.grad and lora_B.grad, and the functions below return none
+// for them, so autograd adds nothing on top.
 // A layer without bias passes an empty tensor (libtorch 1.13's autograd functions take no undefined tensors).
-std::pair<at::Tensor, at::Tensor> lora_rows_forward(const at::Tensor& x2, const at::Tensor& weight,
-                                                    const at::Tensor& bias, const at::Tensor& A, const at::Tensor& Bs) {
-  const at::Tensor h = at::mm(x2, A.t());  // [N, r]
-  at::Tensor y = bias.numel() > 0 ? at::addmm(bias, x2, weight.t()) : at::mm(x2, weight.t());
-  y.addmm_(h, Bs.t());
-  return {y, h};
+void save_factors(AutogradContext* ctx, const at::Tensor& lora_A, const at::Tensor& lora_B, double scale) {
+  ctx->saved_data["params"] = std::vector<at::Tensor>{lora_A, lora_B};
+  ctx->saved_data["scale"] = scale;
 }
 
-// The factors' gradients (where their parameters want one) and dx when need_dx.
+// dx (when need_dx) for dy [N, out] and rows x [N, in], accumulating the factors' gradients.
 at::Tensor lora_rows_backward(AutogradContext* ctx, const at::Tensor& dy, const at::Tensor& x2,
                               const at::Tensor& weight, const at::Tensor& A, const at::Tensor& Bs, const at::Tensor& h,
                               bool need_dx) {
-  const at::Tensor dh = at::mm(dy, Bs);  // [N, r]
-  at::Tensor lora_A = ctx->saved_data["lora_A"].toTensor(), lora_B = ctx->saved_data["lora_B"].toTensor();
-  if (lora_A.requires_grad()) ops::accumulate_mm(lora_A.mutable_grad(), dh.t(), x2, 1.0);
-  if (lora_B.requires_grad()) ops::accumulate_mm(lora_B.mutable_grad(), dy.t(), h, ctx->saved_data["scale"].toDouble());
-  return need_dx ? at::mm(dy, weight).addmm_(dh, A) : at::Tensor();
-}
-
-void save_factors(AutogradContext* ctx, const at::Tensor& lora_A, const at::Tensor& lora_B, double scale) {
-  ctx->saved_data["lora_A"] = lora_A;
-  ctx->saved_data["lora_B"] = lora_B;
-  ctx->saved_data["scale"] = scale;
+  const nn::LowRankLayout layout{{weight.size(0)}, {A.size(0)}, {ctx->saved_data["scale"].toDouble()}};
+  return nn::low_rank_backward(dy, x2, weight, A, Bs, h, layout, ctx->saved_data["params"].toTensorVector(),
+                               need_dx);
 }
 
 std::vector<int64_t> with_last(at::IntArrayRef sizes, int64_t last) {
@@ -121,7 +109,7 @@ class LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction> 
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                             const at::Tensor& lora_A, const at::Tensor& lora_B, const at::Tensor& A,
                             const at::Tensor& Bs, double scale) {
-    const auto [y, h] = lora_rows_forward(x.reshape({-1, x.size(-1)}), weight, bias, A, Bs);
+    const auto [y, h] = nn::low_rank_forward(x.reshape({-1, x.size(-1)}), weight, bias, A, Bs);
     ctx->save_for_backward({x, weight, A, Bs, h});
     save_factors(ctx, lora_A, lora_B, scale);
     return y.view(with_last(x.sizes(), weight.size(0)));
@@ -145,7 +133,7 @@ class LoraSwigluLinearFunction : public torch::autograd::Function<LoraSwigluLine
                             const at::Tensor& weight, const at::Tensor& bias, const at::Tensor& lora_A,
                             const at::Tensor& lora_B, const at::Tensor& A, const at::Tensor& Bs, double scale) {
     const at::Tensor act = ops::swiglu(gate, up);  // grad mode is off in here: the kernel or the reference
-    const auto [y, h] = lora_rows_forward(act.reshape({-1, act.size(-1)}), weight, bias, A, Bs);
+    const auto [y, h] = nn::low_rank_forward(act.reshape({-1, act.size(-1)}), weight, bias, A, Bs);
     ctx->save_for_backward({gate, up, weight, A, Bs, h});
     save_factors(ctx, lora_A, lora_B, scale);
     return y.view(with_last(act.sizes(), weight.size(0)));
@@ -193,6 +181,11 @@ std::pair<at::Tensor, at::Tensor> LoraAdapter::cast_factors(at::ScalarType dtype
     c.data_B = lora_B.data_ptr();
   }
   return {c.A, c.Bs};
+}
+
+std::optional<nn::LowRankPath> LoraAdapter::low_rank_path(const at::Tensor& x, const nn::LinearImpl& base) const {
+  if (!fused(x, base)) return std::nullopt;
+  return nn::LowRankPath{lora_A, lora_B, scale_};
 }
 
 at::Tensor LoraAdapter::forward_swiglu(const at::Tensor& gate, const at::Tensor& up, const nn::LinearImpl& base) {

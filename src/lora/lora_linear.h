@@ -50,6 +50,10 @@ class LoraAdapter : public nn::LinearAdapter {
   // The same for a SwiGLU MLP's down projection: one node that keeps gate and up rather than their product.
   at::Tensor forward_swiglu(const at::Tensor& gate, const at::Tensor& up, const nn::LinearImpl& base) override;
 
+  // Plain LoRA (no DoRA, no active dropout) on a frozen base layer under autograd: {A, B, scale}, for grouped
+  // layers (nn/linear_group.h); nullopt otherwise.
+  std::optional<nn::LowRankPath> low_rank_path(const at::Tensor& x, const nn::LinearImpl& base) const override;
+
   // scale * B @ A in float32, [out, in].
   at::Tensor delta_weight() const;
   // The weight that makes the plain linear layer equal to layer + adapter, in float32 [out, in]:

@@ -25,6 +25,10 @@ at::Tensor LinearAdapter::forward_swiglu(const at::Tensor& gate, const at::Tenso
   return forward(ops::swiglu(gate, up), base);
 }
 
+std::optional<LowRankPath> LinearAdapter::low_rank_path(const at::Tensor&, const LinearImpl&) const {
+  return std::nullopt;
+}
+
 void LinearImpl::set_adapter(std::shared_ptr<LinearAdapter> adapter) {
   if (adapter_) unregister_module("adapter");
   adapter_ = std::move(adapter);

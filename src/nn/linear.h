@@ -3,12 +3,20 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include <torch/torch.h>
 
 namespace vlm::nn {
 
 class LinearImpl;
+
+// A plain low-rank side path (LoRA without active dropout or DoRA): out += scale * (x A^T) B^T with the float32
+// parameters lora_A [r, in] and lora_B [out, r].
+struct LowRankPath {
+  at::Tensor lora_A, lora_B;
+  double scale = 1.0;
+};
 
 // A side path added to a linear layer: forward gets the layer's input and the layer (whose forward_base gives the
 // base output) and returns the final output (LoRA adds B(A(x)) * scale; DoRA also rescales the base output).
@@ -17,6 +25,9 @@ class LinearAdapter : public torch::nn::Module {
   virtual at::Tensor forward(const at::Tensor& x, const LinearImpl& base) = 0;
   // The layer applied to silu(gate) * up (a SwiGLU MLP's down projection); by default the product, then forward.
   virtual at::Tensor forward_swiglu(const at::Tensor& gate, const at::Tensor& up, const LinearImpl& base);
+  // The side path for input x when it is a plain low-rank product, so that layers sharing x may run it inside one
+  // grouped node (nn/linear_group.h); nullopt otherwise (the default).
+  virtual std::optional<LowRankPath> low_rank_path(const at::Tensor& x, const LinearImpl& base) const;
 };
 
 class LinearImpl : public torch::nn::Module {

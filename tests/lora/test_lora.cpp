@@ -3,6 +3,7 @@
 // unchanged bit for bit, and fusing equal to the unfused model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <set>
@@ -13,6 +14,7 @@
 #include "lora/fuse.h"
 #include "lora/lora_test_util.h"
 #include "lora/targets.h"
+#include "nn/linear_group.h"
 
 namespace {
 
@@ -405,6 +407,70 @@ TEST(LoraModel, FusedEqualsUnfused) {
     // 2e-5 (it varies with the BLAS's threading), against a change of more than 1e-2 from the adapter itself.
     const double err = vlm::test::max_relative_error(vlm::test::logits_of(*m.model, batch), unfused);
     EXPECT_LE(err, 1e-4);
+  }
+}
+
+namespace {
+
+// The names of the autograd nodes behind t.
+std::set<std::string> node_names(const at::Tensor& t) {
+  std::set<std::string> names;
+  std::set<const torch::autograd::Node*> seen;
+  std::vector<torch::autograd::Node*> todo = {t.grad_fn().get()};
+  while (!todo.empty()) {
+    torch::autograd::Node* n = todo.back();
+    todo.pop_back();
+    if (!n || !seen.insert(n).second) continue;
+    names.insert(n->name());
+    for (const auto& e : n->next_edges()) todo.push_back(e.function.get());
+  }
+  return names;
+}
+
+}  // namespace
+
+// The grouped nodes (q, k, v as one; the SwiGLU MLP as one: nn/linear_group.h) give the logits and LoRA gradients
+// of the layer-by-layer functions (each tested against autograd of PEFT's formula above), float32.
+TEST(LoraModel, GroupedLayersMatchTheLayerByLayerPath) {
+  const vlm::Batch batch = vlm::test::one_image_batch();
+  struct Run {
+    at::Tensor logits;
+    std::vector<at::Tensor> grads;
+    std::set<std::string> nodes;
+  };
+  auto run = [&](bool grouped) {
+    vlm::nn::LinearGroup::enabled = grouped;
+    auto m = vlm::test::load_tiny_model();
+    AttachOptions o;
+    o.r = 4;
+    torch::manual_seed(8);  // A's initialisation
+    const auto r = attach_lora(*m.model, o);
+    vlm::test::randomise_adapters(r.adapters, 3);
+    Run out;
+    out.logits = m.model->logits(m.model->forward_hidden(batch, nullptr));
+    out.nodes = node_names(out.logits);
+    torch::manual_seed(9);
+    (out.logits * torch::randn_like(out.logits)).sum().backward();
+    for (const auto& a : r.adapters) {
+      out.grads.push_back(a.adapter->lora_A.grad());
+      out.grads.push_back(a.adapter->lora_B.grad());
+    }
+    vlm::nn::LinearGroup::enabled = true;
+    return out;
+  };
+  const Run grouped = run(true), single = run(false);
+  auto has = [](const std::set<std::string>& nodes, const std::string& name) {
+    return std::any_of(nodes.begin(), nodes.end(), [&](const std::string& n) { return n.find(name) != n.npos; });
+  };
+  EXPECT_TRUE(has(grouped.nodes, "GroupFunction") && has(grouped.nodes, "SwigluMlpFunction"));
+  EXPECT_FALSE(has(single.nodes, "GroupFunction") || has(single.nodes, "SwigluMlpFunction"));
+  EXPECT_TRUE(has(single.nodes, "LoraLinearFunction"));
+  EXPECT_LE(vlm::test::max_relative_error(grouped.logits.detach(), single.logits.detach()), 1e-5);
+  ASSERT_EQ(grouped.grads.size(), single.grads.size());
+  for (size_t i = 0; i < grouped.grads.size(); ++i) {
+    ASSERT_TRUE(grouped.grads[i].defined() && single.grads[i].defined()) << i;
+    EXPECT_GT(single.grads[i].abs().max().item<double>(), 0.0) << i;
+    EXPECT_LE(vlm::test::max_relative_error(grouped.grads[i], single.grads[i]), 1e-4) << i;
   }
 }
 

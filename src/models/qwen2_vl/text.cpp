@@ -49,6 +49,11 @@ bool TextAttentionImpl::can_fuse_qkv(const at::Tensor& x) const {
 }
 
 std::array<at::Tensor, 3> TextAttentionImpl::project_qkv(const at::Tensor& x) {
+  const std::vector<nn::LinearImpl*> qkv = {q_proj.get(), k_proj.get(), v_proj.get()};
+  if (nn::LinearGroup::groupable(qkv, x) && nn::LinearGroup::trains(qkv, x)) {
+    const std::vector<at::Tensor> out = qkv_group_.forward(x, qkv);
+    return {out[0], out[1], out[2]};
+  }
   if (!can_fuse_qkv(x)) return {q_proj(x), k_proj(x), v_proj(x)};
   const at::Tensor y = fused_qkv(x);
   const int64_t nq = q_proj->out_features, nk = k_proj->out_features;
@@ -89,6 +94,13 @@ bool TextMLPImpl::fusable() const {
 }
 
 at::Tensor TextMLPImpl::forward(const at::Tensor& x) {
+  if (act == nn::Activation::kSilu && !gate_proj->bias.defined() && !up_proj->bias.defined() &&
+      !down_proj->bias.defined()) {
+    const std::vector<nn::LinearImpl*> gate_up = {gate_proj.get(), up_proj.get()}, down = {down_proj.get()};
+    if (nn::LinearGroup::groupable(gate_up, x) && nn::LinearGroup::groupable(down, x) &&
+        (nn::LinearGroup::trains(gate_up, x) || nn::LinearGroup::trains(down, x)))
+      return nn::swiglu_mlp(x, gate_up_group_, gate_up, down_group_, down_proj.get());
+  }
   if (fusable()) return down_proj(ops::swiglu_linear(x, gate_proj->weight, up_proj->weight));
   if (act == nn::Activation::kSilu) return down_proj->forward_swiglu(gate_proj(x), up_proj(x));
   return down_proj(nn::activate(act, gate_proj(x)) * up_proj(x));

@@ -12,6 +12,7 @@
 #include "nn/activation.h"
 #include "nn/attention.h"
 #include "nn/linear.h"
+#include "nn/linear_group.h"
 #include "nn/norm.h"
 #include "nn/rope.h"
 
@@ -44,6 +45,8 @@ class TextAttentionImpl : public torch::nn::Module {
   at::Tensor fused_qkv(const at::Tensor& x);
   at::Tensor qkv_weight_, qkv_bias_;
   std::vector<std::pair<const void*, uint32_t>> qkv_source_;
+  // Training with frozen projections: q, k, v (and their LoRA side paths) as one node.
+  nn::LinearGroup qkv_group_;
 };
 TORCH_MODULE(TextAttention);
 
@@ -55,6 +58,10 @@ class TextMLPImpl : public torch::nn::Module {
   bool fusable() const;
   nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
   nn::Activation act;
+
+ private:
+  // Training with frozen projections: the whole SwiGLU MLP (and its LoRA side paths) as one node.
+  nn::LinearGroup gate_up_group_, down_group_;
 };
 TORCH_MODULE(TextMLP);
 
