@@ -18,23 +18,26 @@ unsigned blocks_for(int64_t n) {
 // Forward: y_j = x_j cos_j + sign_j x_p sin_j, with p = j + D/2 and sign -1 in the first half, p = j - D/2 and sign +1
 // in the second (rotate_half). Backward (its transpose): dx_j = dy_j cos_j - sign_j dy_p sin_p.
 // One thread per pair (j, j + D/2) of a head, which reads both elements once; index arithmetic in I (32-bit when
-// the tensor allows: 64-bit divisions dominated this kernel). Tables of type C: x's type, or float (the vision
-// tower's RoPE runs in fp32 and rounds once).
+// the tensor allows: 64-bit divisions dominated this kernel). x's (b, l) rows are x_row elements apart (H * D when
+// contiguous; more when x is q or k inside a joined projection), y is contiguous. Tables of type C: x's type, or
+// float (the vision tower's RoPE runs in fp32 and rounds once).
 template <typename T, typename C, bool kBackward, typename I>
 __global__ void rope_kernel(const T* __restrict__ x, const C* __restrict__ cos, const C* __restrict__ sin,
-                            T* __restrict__ y, I pairs, I h, I d) {
+                            T* __restrict__ y, I pairs, I h, I d, I x_row) {
   const I half = d / 2;
   for (I i = blockIdx.x * blockDim.x + threadIdx.x; i < pairs; i += gridDim.x * blockDim.x) {
     const I j = i % half, head_row = i / half;  // head_row = (b * L + l) * H + head
-    const I first = head_row * d + j, second = first + half;
-    const I c1 = head_row / h * d + j, c2 = c1 + half;  // the cos / sin row is b * L + l
-    const float x1 = to_f(x[first]), x2 = to_f(x[second]);
+    const I row = head_row / h, head = head_row - row * h;
+    const I in1 = row * x_row + head * d + j, in2 = in1 + half;
+    const I out1 = head_row * d + j, out2 = out1 + half;
+    const I c1 = row * d + j, c2 = c1 + half;  // the cos / sin row is b * L + l
+    const float x1 = to_f(x[in1]), x2 = to_f(x[in2]);
     if (kBackward) {
-      y[first] = from_f<T>(x1 * to_f(cos[c1]) + x2 * to_f(sin[c2]));
-      y[second] = from_f<T>(x2 * to_f(cos[c2]) - x1 * to_f(sin[c1]));
+      y[out1] = from_f<T>(x1 * to_f(cos[c1]) + x2 * to_f(sin[c2]));
+      y[out2] = from_f<T>(x2 * to_f(cos[c2]) - x1 * to_f(sin[c1]));
     } else {
-      y[first] = from_f<T>(x1 * to_f(cos[c1]) - x2 * to_f(sin[c1]));
-      y[second] = from_f<T>(x2 * to_f(cos[c2]) + x1 * to_f(sin[c2]));
+      y[out1] = from_f<T>(x1 * to_f(cos[c1]) - x2 * to_f(sin[c1]));
+      y[out2] = from_f<T>(x2 * to_f(cos[c2]) + x1 * to_f(sin[c2]));
     }
   }
 }
@@ -148,7 +151,8 @@ __global__ void quick_gelu_kernel(const T* __restrict__ x, T* __restrict__ y, in
 }  // namespace
 
 int rope_forward(ElemType type, const void* x, const void* cos, const void* sin, void* y, int64_t b, int64_t l,
-                 int64_t h, int64_t d, void* stream, bool backward, bool float_tables) {
+                 int64_t h, int64_t d, void* stream, bool backward, bool float_tables, int64_t x_row) {
+  if (x_row == 0) x_row = h * d;
   const int64_t pairs = b * l * h * (d / 2);
   if (pairs == 0) return 0;
   if (d % 2 != 0) return static_cast<int>(cudaErrorInvalidValue);
@@ -160,10 +164,11 @@ int rope_forward(ElemType type, const void* x, const void* cos, const void* sin,
       const auto kernel = backward ? rope_kernel<T, C, true, I> : rope_kernel<T, C, false, I>;
       kernel<<<blocks_for(pairs), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
           static_cast<const T*>(x), static_cast<const C*>(cos), static_cast<const C*>(sin), static_cast<T*>(y),
-          static_cast<I>(pairs), static_cast<I>(h), static_cast<I>(d));
+          static_cast<I>(pairs), static_cast<I>(h), static_cast<I>(d), static_cast<I>(x_row));
     };
     // 32-bit indices while every element index (and the grid-stride sum) fits.
-    const bool small = 2 * pairs + static_cast<int64_t>(blocks_for(pairs)) * kThreads < (int64_t{1} << 31);
+    const bool small = b * l * x_row + static_cast<int64_t>(blocks_for(pairs)) * kThreads < (int64_t{1} << 31) &&
+                       2 * pairs < (int64_t{1} << 31);
     if (float_tables)
       small ? launch(float{}, uint32_t{}) : launch(float{}, int64_t{});
     else

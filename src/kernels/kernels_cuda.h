@@ -25,9 +25,11 @@ int rms_norm_backward(ElemType type, const void* x, const void* w, const void* d
 
 // Rotary embedding: y[b, l, h, :] = x * cos[b, l, :] + rotate_half(x) * sin[b, l, :] with x, y [B, L, H, D] and
 // cos, sin [B, L, D] of the same element type (or float32 with float_tables); computed in fp32, rounded once. D
-// even. With `backward`, x is the output's gradient and y gets the input's (the transposed rotation).
+// even. With `backward`, x is the output's gradient and y gets the input's (the transposed rotation). x's (b, l) rows
+// may be x_row elements apart (0: H * D, contiguous); y is contiguous.
 int rope_forward(ElemType type, const void* x, const void* cos, const void* sin, void* y, int64_t b, int64_t l,
-                 int64_t h, int64_t d, void* stream, bool backward = false, bool float_tables = false);
+                 int64_t h, int64_t d, void* stream, bool backward = false, bool float_tables = false,
+                 int64_t x_row = 0);
 
 // A decoding step's fused projection qkv [B, (H + 2 Hkv) D] (rows `row_stride` elements apart): q and k heads are
 // rotated at positions[b] (int64; angle = position * inv_freq[j % (D/2)] in fp32, cos and sin rounded to the element

@@ -232,11 +232,15 @@ std::optional<at::Tensor> rope_kernel(const at::Tensor& x, const at::Tensor& cos
 #ifdef VLM_WITH_CUDA
   const bool float_tables = cos.scalar_type() != x.scalar_type();
   if (rope_shapes(x, cos, sin) && kernel_inputs({&x}) && kernel_inputs({&cos, &sin})) {
-    const at::Tensor xc = x.contiguous(), cc = cos.contiguous(), sc = sin.contiguous();
-    at::Tensor y = at::empty_like(xc);
+    // Rows of heads in place (q or k inside a joined projection: each (b, l) row of heads contiguous, rows strided)
+    // are read as they are.
+    const bool rows_in_place = x.stride(3) == 1 && x.stride(2) == x.size(3) && x.stride(1) >= x.size(2) * x.size(3) &&
+                               (x.size(0) == 1 || x.stride(0) == x.size(1) * x.stride(1));
+    const at::Tensor xc = rows_in_place ? x : x.contiguous(), cc = cos.contiguous(), sc = sin.contiguous();
+    at::Tensor y = at::empty(x.sizes(), x.options());
     const int err = cuda::rope_forward(*elem_type(x.scalar_type()), xc.data_ptr(), cc.data_ptr(), sc.data_ptr(),
                                        y.data_ptr(), x.size(0), x.size(1), x.size(2), x.size(3), current_stream(),
-                                       backward, float_tables);
+                                       backward, float_tables, rows_in_place ? xc.stride(1) : 0);
     VLM_CHECK(err == 0, "rope CUDA kernel failed with CUDA error ", err);
     return y;
   }

@@ -83,10 +83,12 @@ class GroupFunction : public torch::autograd::Function<GroupFunction> {
     ctx->save_for_backward({x, W, A, Bs, or_empty(h, x)});
     ctx->saved_data["params"] = params.vec();
     save_layout(ctx, "", layout);
+    // The outputs are column blocks of y, not copies (consumers such as ops::rope read strided rows).
+    const at::Tensor y3 = y.view(leading_with(x.sizes(), y.size(1)));
     variable_list outs;
     int64_t at = 0;
     for (const int64_t out : layout.outs) {
-      outs.push_back(y.narrow(1, at, out).contiguous().view(leading_with(x.sizes(), out)));
+      outs.push_back(y3.narrow(-1, at, out));
       at += out;
     }
     return outs;

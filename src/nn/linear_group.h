@@ -49,7 +49,8 @@ class LinearGroup {
   // Off: groupable is always false (the layers run one by one; for tests and benchmarks comparing the two).
   static inline bool enabled = true;
 
-  // The layers' outputs for x [..., in], each [..., out_i] and contiguous, as one node. Needs groupable.
+  // The layers' outputs for x [..., in], each [..., out_i] (column blocks of one tensor), as one node. Needs
+  // groupable.
   std::vector<at::Tensor> forward(const at::Tensor& x, const std::vector<LinearImpl*>& layers);
 
   // What the node runs on for x, refreshed: the stacked weight and bias, the factors cast to x's dtype, the layout,

@@ -68,6 +68,16 @@ TEST(Ops, RopeCudaMatchesReference) {
       EXPECT_TRUE(torch::allclose(got_f.to(torch::kFloat), vlm::ops::rope_reference(x, cf, sf).to(torch::kFloat),
                                   tolerance(type), tolerance(type)))
           << "float tables, " << c10::toString(type) << " " << b << "x" << l << "x" << h << "x" << d;
+      // Heads read in place from a wider row (q inside a joined q/k/v projection), both directions.
+      const at::Tensor wide = torch::randn({b, l, (h + 3) * d}, opts).narrow(-1, d, h * d).view({b, l, h, d});
+      EXPECT_TRUE(torch::allclose(vlm::ops::rope(wide, cos, sin).to(torch::kFloat),
+                                  vlm::ops::rope_reference(wide, cos, sin).to(torch::kFloat), tolerance(type),
+                                  tolerance(type)))
+          << "strided rows, " << c10::toString(type) << " " << b << "x" << l << "x" << h << "x" << d;
+      EXPECT_TRUE(torch::allclose(vlm::ops::rope_backward(wide, cos, sin).to(torch::kFloat),
+                                  vlm::ops::rope_backward_reference(wide, cos, sin).to(torch::kFloat),
+                                  tolerance(type), tolerance(type)))
+          << "strided rows, backward, " << c10::toString(type);
     }
 }
 
@@ -98,6 +108,56 @@ TEST(Ops, QuickGeluCudaMatchesReference) {
       EXPECT_GT(torch::equal(got, ref) ? 1.0 : (got == ref).to(torch::kFloat).mean().item<double>(), 0.99)
           << c10::toString(type) << " n " << n;
     }
+}
+
+// SwiGLU over the two halves of one product, forward and backward, on CPU (the reference against the plain
+// functions) and on CUDA (the strided kernels against the reference; even and odd widths).
+TEST(Ops, SwigluHalvesMatchesSwigluOfTheHalves) {
+  torch::manual_seed(10);
+  const at::Tensor gu = torch::randn({3, 5, 2 * 24}) * 2, dy = torch::randn({3, 5, 24});
+  const at::Tensor g = gu.narrow(-1, 0, 24), u = gu.narrow(-1, 24, 24);
+  EXPECT_TRUE(torch::allclose(vlm::ops::swiglu_halves(gu), vlm::ops::swiglu_reference(g, u)));
+  const auto [dg, du] = vlm::ops::swiglu_backward_reference(g, u, dy);
+  EXPECT_TRUE(torch::allclose(vlm::ops::swiglu_halves_backward(gu, dy), at::cat({dg, du}, -1)));
+  EXPECT_THROW(vlm::ops::swiglu_halves(torch::randn({2, 7})), std::exception);
+}
+
+TEST(Ops, SwigluHalvesCudaMatchesReference) {
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(11);
+  for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
+    for (int64_t half : {1, 13, 64, 8960}) {
+      const auto opts = torch::device(torch::kCUDA).dtype(type);
+      const at::Tensor gu = torch::randn({7, 2 * half}, opts) * 3, dy = torch::randn({7, half}, opts);
+      auto close = [&](const at::Tensor& a, const at::Tensor& b) {
+        return torch::allclose(a.to(torch::kFloat), b.to(torch::kFloat), tolerance(type), tolerance(type));
+      };
+      EXPECT_TRUE(close(vlm::ops::swiglu_halves(gu), vlm::ops::swiglu_halves_reference(gu)))
+          << c10::toString(type) << " " << half;
+      EXPECT_TRUE(close(vlm::ops::swiglu_halves_backward(gu, dy), vlm::ops::swiglu_halves_backward_reference(gu, dy)))
+          << c10::toString(type) << " " << half;
+    }
+}
+
+// cast_scale: float32 sources into strided blocks of a larger tensor of another dtype, more than one launch's worth
+// (kCastScaleBatch = 8) of them; the kernel against the reference, and blocks outside the targets left alone.
+TEST(Ops, CastScaleCudaMatchesReference) {
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(12);
+  for (auto type : {torch::kHalf, torch::kBFloat16}) {
+    const auto opts = torch::device(torch::kCUDA).dtype(type);
+    at::Tensor got = torch::full({40, 30}, 7.0, opts), want = got.clone();
+    std::vector<vlm::ops::CastScale> a, b;
+    for (int64_t i = 0; i < 10; ++i) {
+      const at::Tensor src = torch::randn({4, 3}, torch::device(torch::kCUDA));
+      a.push_back({src, got.narrow(0, 4 * i, 4).narrow(1, 3 * i, 3), 0.5 + i});
+      b.push_back({src, want.narrow(0, 4 * i, 4).narrow(1, 3 * i, 3), 0.5 + i});
+    }
+    vlm::ops::cast_scale(a);
+    vlm::ops::cast_scale_reference(b);
+    EXPECT_TRUE(torch::equal(got, want)) << c10::toString(type);
+    EXPECT_EQ(got[0][29].item<double>(), 7.0);
+  }
 }
 
 TEST(Ops, DecodeAttentionCudaMatchesReference) {
