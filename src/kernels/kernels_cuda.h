@@ -63,6 +63,12 @@ struct CastScaleBatch {
 };
 int cast_scale(ElemType type, const CastScaleSegment* segments, int count, void* stream);
 
+// Cross-entropy over rows of logits [rows, v] (contiguous) with targets [rows] (int64), in fp32: loss[r] =
+// logsumexp(logits[r]) - logits[r, t] (NaN for a target outside [0, v)), correct[r] = (first argmax == t), and
+// when grad is not null grad[r, :] = softmax(logits[r]) - onehot(t), rounded to the element type.
+int cross_entropy_rows(ElemType type, const void* logits, const int64_t* targets, float* loss, uint8_t* correct,
+                       void* grad, int64_t rows, int64_t v, void* stream);
+
 // y = x * sigmoid(1.702 x) (quick GELU) over n elements, rounded to the element type after each of the three
 // operations as torch's separate kernels round.
 int quick_gelu_forward(ElemType type, const void* x, void* y, int64_t n, void* stream);

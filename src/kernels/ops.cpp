@@ -465,6 +465,44 @@ void cast_scale(const std::vector<CastScale>& items) {
   cast_scale_reference(items);
 }
 
+CrossEntropyRows cross_entropy_rows_reference(const at::Tensor& logits, const at::Tensor& targets, bool with_grad) {
+  const at::Tensor lf = logits.to(at::kFloat), t = targets.unsqueeze(1);
+  const at::Tensor lse = at::logsumexp(lf, 1, /*keepdim=*/true);
+  CrossEntropyRows out;
+  out.loss = (lse - lf.gather(1, t)).squeeze(1);
+  out.correct = lf.argmax(1).eq(targets);
+  if (with_grad) {
+    at::Tensor p = (lf - lse).exp_();
+    p.scatter_add_(1, t, at::full({lf.size(0), 1}, -1.0, p.options()));
+    out.grad = p.to(logits.scalar_type());
+  }
+  return out;
+}
+
+CrossEntropyRows cross_entropy_rows(const at::Tensor& logits, const at::Tensor& targets, bool with_grad) {
+  VLM_CHECK(logits.dim() == 2 && targets.dim() == 1 && targets.size(0) == logits.size(0) &&
+                targets.scalar_type() == at::kLong,
+            "cross_entropy_rows: expected logits [rows, V] and int64 targets [rows], got ", logits.sizes(), " and ",
+            targets.sizes());
+#ifdef VLM_WITH_CUDA
+  if (kernel_inputs({&logits}) && targets.is_cuda() && logits.size(1) > 0) {
+    const at::Tensor lc = logits.contiguous(), tc = targets.contiguous();
+    CrossEntropyRows out;
+    out.loss = at::empty({lc.size(0)}, lc.options().dtype(at::kFloat));
+    out.correct = at::empty({lc.size(0)}, lc.options().dtype(at::kBool));  // one byte, 0 or 1
+    if (with_grad) out.grad = at::empty_like(lc);
+    const int err = cuda::cross_entropy_rows(*elem_type(lc.scalar_type()), lc.data_ptr(), tc.data_ptr<int64_t>(),
+                                             out.loss.data_ptr<float>(),
+                                             reinterpret_cast<uint8_t*>(out.correct.data_ptr<bool>()),
+                                             with_grad ? out.grad.data_ptr() : nullptr, lc.size(0), lc.size(1),
+                                             current_stream());
+    VLM_CHECK(err == 0, "cross_entropy_rows CUDA kernel failed with CUDA error ", err);
+    return out;
+  }
+#endif
+  return cross_entropy_rows_reference(logits, targets, with_grad);
+}
+
 at::Tensor quick_gelu_reference(const at::Tensor& x) { return x * at::sigmoid(1.702 * x); }
 
 at::Tensor quick_gelu(const at::Tensor& x) {

@@ -72,6 +72,15 @@ struct CastScale {
 void cast_scale(const std::vector<CastScale>& items);
 void cast_scale_reference(const std::vector<CastScale>& items);
 
+// Cross-entropy of each row of logits [rows, V] against targets [rows] (int64 in [0, V)), computed in float32 from
+// logits in their dtype: {loss [rows] float32 (logsumexp - the target's logit), correct [rows] bool (argmax ==
+// target), grad [rows, V] in the logits' dtype (softmax - onehot; only with with_grad)}. On CUDA one kernel.
+struct CrossEntropyRows {
+  at::Tensor loss, correct, grad;
+};
+CrossEntropyRows cross_entropy_rows(const at::Tensor& logits, const at::Tensor& targets, bool with_grad);
+CrossEntropyRows cross_entropy_rows_reference(const at::Tensor& logits, const at::Tensor& targets, bool with_grad);
+
 // x * sigmoid(1.702 x) (quick GELU, the CLIP-style vision MLPs' activation). Without autograd on CUDA one kernel
 // with the three roundings of the reference's three operations; otherwise the reference.
 at::Tensor quick_gelu(const at::Tensor& x);

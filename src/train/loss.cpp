@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "kernels/ops.h"
 #include "train/collator.h"
 
 namespace vlm::train {
@@ -16,33 +17,34 @@ int64_t head_chunk(int64_t vocab) { return std::max<int64_t>(64, (int64_t{1} << 
 
 // The LM head fused with the summed cross-entropy over labelled rows h [N, H] (targets [N], weight [V, H] frozen):
 // outputs {loss_sum, correct} (float32 scalar; int64 count of argmax == target). The logits are made a chunk of rows
-// at a time, in h's dtype then float32 (as transformers' head and loss), and never kept: when h requires grad, the
-// forward also computes d loss_sum / d h = (softmax - onehot) W per chunk (the product rounded to h's dtype first,
-// as autograd does) and keeps only that [N, H]; backward scales it by the incoming gradient.
+// at a time, in h's dtype and read in float32 (as transformers' head and loss), and never kept: per chunk one
+// ops::cross_entropy_rows gives the rows' losses, argmax hits and, when h requires grad, softmax - onehot rounded
+// to h's dtype (as autograd rounds it), whose product with W is d loss_sum / d h for those rows. Only that [N, H]
+// is kept; backward scales it by the incoming gradient.
 class LinearCrossEntropyFunction : public torch::autograd::Function<LinearCrossEntropyFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& h, const at::Tensor& weight,
                                const at::Tensor& targets) {
     const bool grad = h.requires_grad();
     const int64_t n = h.size(0), chunk = head_chunk(weight.size(0));
-    at::Tensor loss = at::zeros({}, h.options().dtype(at::kFloat));
-    at::Tensor correct = at::zeros({}, h.options().dtype(at::kLong));
+    at::Tensor losses = at::empty({n}, h.options().dtype(at::kFloat));
+    at::Tensor correct = at::empty({n}, h.options().dtype(at::kBool));
     at::Tensor dh = grad ? at::empty_like(h) : at::Tensor();
     for (int64_t start = 0; start < n; start += chunk) {
       const int64_t rows = std::min(chunk, n - start);
-      const at::Tensor t = targets.narrow(0, start, rows).unsqueeze(1);
-      at::Tensor logits = at::mm(h.narrow(0, start, rows), weight.t()).to(at::kFloat);  // [rows, V]
-      const at::Tensor lse = at::logsumexp(logits, 1, /*keepdim=*/true);
-      loss.add_((lse - logits.gather(1, t)).sum());
-      correct.add_(logits.argmax(1).eq(t.squeeze(1)).sum());
-      if (!grad) continue;
-      at::Tensor& p = logits.sub_(lse).exp_();  // softmax, in place
-      p.scatter_add_(1, t, at::full({rows, 1}, -1.0, p.options()));
-      dh.narrow(0, start, rows).copy_(at::mm(p.to(h.scalar_type()), weight));
+      const at::Tensor logits = at::mm(h.narrow(0, start, rows), weight.t());  // [rows, V] in h's dtype
+      const ops::CrossEntropyRows ce = ops::cross_entropy_rows(logits, targets.narrow(0, start, rows), grad);
+      losses.narrow(0, start, rows).copy_(ce.loss);
+      correct.narrow(0, start, rows).copy_(ce.correct);
+      if (grad) {
+        at::Tensor dh_rows = dh.narrow(0, start, rows);
+        at::mm_out(dh_rows, ce.grad, weight);  // (softmax - onehot) W
+      }
     }
+    const at::Tensor loss = losses.sum(), correct_count = correct.sum();
     if (grad) ctx->save_for_backward({dh});
-    ctx->mark_non_differentiable({correct});
-    return {loss, correct};
+    ctx->mark_non_differentiable({correct_count});
+    return {loss, correct_count};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const at::Tensor dh = ctx->get_saved_variables()[0];

@@ -160,6 +160,45 @@ TEST(Ops, CastScaleCudaMatchesReference) {
   }
 }
 
+// The reference against torch's cross-entropy and its autograd gradient (float32).
+TEST(Ops, CrossEntropyRowsReferenceMatchesTorch) {
+  torch::manual_seed(13);
+  const at::Tensor logits = (torch::randn({6, 37}) * 3).requires_grad_(true);
+  const at::Tensor targets = torch::randint(0, 37, {6}, torch::kLong);
+  const auto ce = vlm::ops::cross_entropy_rows_reference(logits.detach(), targets, true);
+  const at::Tensor want = at::cross_entropy_loss(logits, targets, {}, at::Reduction::None);
+  want.sum().backward();
+  EXPECT_TRUE(torch::allclose(ce.loss, want.detach(), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(ce.grad, logits.grad(), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::equal(ce.correct, logits.detach().argmax(1).eq(targets)));
+  EXPECT_THROW(vlm::ops::cross_entropy_rows(logits.detach(), targets.to(torch::kInt), false), std::exception);
+}
+
+// The kernel against the reference: odd and packed vocabulary sizes, float32 and bf16, with and without the
+// gradient; a target outside the vocabulary gives a NaN loss.
+TEST(Ops, CrossEntropyRowsCudaMatchesReference) {
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(14);
+  for (auto type : {torch::kFloat, torch::kBFloat16})
+    for (int64_t v : {1, 37, 4096, 151936}) {
+      const auto opts = torch::device(torch::kCUDA).dtype(type);
+      const at::Tensor logits = torch::randn({5, v}, opts) * 4;
+      const at::Tensor targets = torch::randint(0, v, {5}, torch::device(torch::kCUDA).dtype(torch::kLong));
+      const auto got = vlm::ops::cross_entropy_rows(logits, targets, true);
+      const auto ref = vlm::ops::cross_entropy_rows_reference(logits, targets, true);
+      EXPECT_TRUE(torch::allclose(got.loss, ref.loss, 1e-4, 1e-4)) << c10::toString(type) << " v " << v;
+      EXPECT_TRUE(torch::equal(got.correct, ref.correct)) << c10::toString(type) << " v " << v;
+      EXPECT_TRUE(torch::allclose(got.grad.to(torch::kFloat), ref.grad.to(torch::kFloat), tolerance(type), 1e-6))
+          << c10::toString(type) << " v " << v;
+      EXPECT_FALSE(vlm::ops::cross_entropy_rows(logits, targets, false).grad.defined());
+    }
+  const at::Tensor logits = torch::randn({2, 8}, torch::device(torch::kCUDA));
+  const at::Tensor bad = torch::tensor({3, 8}, torch::device(torch::kCUDA).dtype(torch::kLong));
+  const at::Tensor loss = vlm::ops::cross_entropy_rows(logits, bad, false).loss.cpu();
+  EXPECT_FALSE(std::isnan(loss[0].item<float>()));
+  EXPECT_TRUE(std::isnan(loss[1].item<float>()));
+}
+
 TEST(Ops, DecodeAttentionCudaMatchesReference) {
   if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
   torch::manual_seed(6);
