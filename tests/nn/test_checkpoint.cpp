@@ -260,7 +260,9 @@ TEST(Checkpoint, TinyQwen2VlWithLoraDropoutGivesThePlainLossAndGradients) {
   for (size_t i = 0; i < plain.grads.size(); ++i) {
     const std::string name = adapters[i / 2].path + (i % 2 ? ".lora_B" : ".lora_A");
     EXPECT_GT(plain.grads[i].abs().max().item<double>(), 0.0) << name;
-    EXPECT_LE(max_relative_error(ckpt.grads[i], plain.grads[i]), 1e-5) << name;
+    // float32 sums in another order (autograd adds a shared input's gradients in the order of the graph, which the
+    // recomputation changes): up to ~1.3e-5 seen on CUDA, against more than 1e-3 for other dropout masks below.
+    EXPECT_LE(max_relative_error(ckpt.grads[i], plain.grads[i]), 5e-5) << name;
   }
   // Sensitivity: another seed draws other dropout masks, so the comparison above can fail.
   double largest = 0;
