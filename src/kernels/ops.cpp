@@ -443,13 +443,16 @@ void cast_scale_reference(const std::vector<CastScale>& items) {
 }
 
 void cast_scale(const std::vector<CastScale>& items) {
+  for (const CastScale& c : items)
+    VLM_CHECK(c.src.dim() == 2 && c.src.sizes() == c.dst.sizes() && c.src.scalar_type() == at::kFloat,
+              "cast_scale: expected a float32 source [rows, cols] and a destination of its shape, got ",
+              c.src.sizes(), " ", c.src.scalar_type(), " into ", c.dst.sizes());
   if (items.empty()) return;
 #ifdef VLM_WITH_CUDA
   const at::Tensor& first = items.front().dst;
   bool kernel = first.is_cuda() && elem_type(first.scalar_type()).has_value();
   for (const CastScale& c : items)
-    kernel = kernel && c.src.is_cuda() && c.src.scalar_type() == at::kFloat && c.src.is_contiguous() &&
-             c.src.dim() == 2 && c.dst.dim() == 2 && c.dst.sizes() == c.src.sizes() && c.dst.stride(1) == 1 &&
+    kernel = kernel && c.src.is_cuda() && c.src.is_contiguous() && c.dst.stride(1) == 1 &&
              c.dst.scalar_type() == first.scalar_type() && !records_grad(c.src) && !records_grad(c.dst);
   if (kernel) {
     std::vector<cuda::CastScaleSegment> segments;

@@ -170,10 +170,11 @@ std::pair<at::Tensor, at::Tensor> LoraAdapter::cast_factors(at::ScalarType dtype
   if (!c.A.defined() || c.dtype != dtype || c.version_A != lora_A._version() || c.version_B != lora_B._version() ||
       c.data_A != lora_A.data_ptr() || c.data_B != lora_B.data_ptr()) {
     torch::NoGradGuard no_grad;
-    c.A = lora_A.detach().to(dtype);
+    // Fresh tensors (a graph may still hold the old ones), both written by one launch; B scaled in float32 and
+    // rounded once.
+    c.A = at::empty(lora_A.sizes(), lora_A.options().dtype(dtype));
     c.Bs = at::empty(lora_B.sizes(), lora_B.options().dtype(dtype));
-    // Scaled in float32 and rounded once, in one kernel (the tensor overload casts to the output's dtype).
-    at::mul_out(c.Bs, lora_B.detach(), at::scalar_tensor(scale_, at::kDouble));
+    ops::cast_scale({{lora_A.detach(), c.A, 1.0}, {lora_B.detach(), c.Bs, scale_}});
     c.dtype = dtype;
     c.version_A = lora_A._version();
     c.version_B = lora_B._version();

@@ -141,6 +141,17 @@ TEST(Ops, SwigluHalvesCudaMatchesReference) {
 
 // cast_scale: float32 sources into strided blocks of a larger tensor of another dtype, more than one launch's worth
 // (kCastScaleBatch = 8) of them; the kernel against the reference, and blocks outside the targets left alone.
+// On the CPU: the scaled, rounded block lands in place; a source of another shape is refused, not broadcast.
+TEST(Ops, CastScaleWritesBlocksAndRefusesOtherShapes) {
+  const at::Tensor src = torch::randn({2, 3});
+  at::Tensor dst = torch::zeros({4, 5}, torch::kBFloat16);
+  vlm::ops::cast_scale({{src, dst.narrow(0, 1, 2).narrow(1, 2, 3), 2.0}});
+  EXPECT_TRUE(torch::equal(dst.narrow(0, 1, 2).narrow(1, 2, 3), (src * 2).to(torch::kBFloat16)));
+  EXPECT_EQ(dst.abs().sum().item<double>(), dst.narrow(0, 1, 2).narrow(1, 2, 3).abs().sum().item<double>());
+  EXPECT_THROW(vlm::ops::cast_scale({{torch::randn({1, 3}), dst.narrow(0, 0, 2).narrow(1, 0, 3), 1.0}}),
+               std::exception);
+}
+
 TEST(Ops, CastScaleCudaMatchesReference) {
   if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
   torch::manual_seed(12);
