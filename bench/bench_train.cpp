@@ -29,6 +29,7 @@
 #include <torch/torch.h>
 
 #ifdef VLM_WITH_CUDA
+#include <ATen/cuda/CUDAEvent.h>
 #include <cuda_profiler_api.h>
 #endif
 
@@ -161,6 +162,50 @@ struct Trainee {
 
 struct StepResult {
   double loss = 0, grad_norm = 0, ms = 0;
+  std::string phases;  // JSON: per phase, when the host had issued it and when the GPU had finished it
+};
+
+// Marks the end of each phase of a step: the host's clock when the phase's work had been issued, and (on CUDA) an
+// event recorded there, so the GPU's finishing time can be read after the step. Where the GPU finishes a phase
+// about when the host issued it, the GPU waited for the host.
+class Phases {
+ public:
+  explicit Phases(const at::Device& device) : cuda_(device.is_cuda()), start_(std::chrono::steady_clock::now()) {
+    mark("start");
+  }
+  void mark(const char* name) {
+    names_.emplace_back(name);
+    host_ms_.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count());
+#ifdef VLM_WITH_CUDA
+    if (cuda_) {
+      events_.emplace_back(cudaEventDefault);
+      events_.back().record();
+    }
+#endif
+  }
+  // After a synchronisation: {"forward": [host ms, gpu ms], ...}.
+  std::string json() {
+    std::string out = "{";
+    for (size_t i = 1; i < names_.size(); ++i) {
+      double gpu = -1;
+#ifdef VLM_WITH_CUDA
+      if (cuda_) gpu = events_.front().elapsed_time(events_[i]);
+#endif
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "%s\"%s\": [%.2f, %.2f]", i > 1 ? ", " : "", names_[i].c_str(), host_ms_[i], gpu);
+      out += buf;
+    }
+    return out + "}";
+  }
+
+ private:
+  bool cuda_;
+  std::chrono::steady_clock::time_point start_;
+  std::vector<std::string> names_;
+  std::vector<double> host_ms_;
+#ifdef VLM_WITH_CUDA
+  std::vector<at::cuda::CUDAEvent> events_;
+#endif
 };
 
 // One training step on `step` (moved to the device first, outside the timing).
@@ -172,15 +217,23 @@ StepResult train_step(Trainee& t, const Step& step, const at::Device& device) {
   const at::Tensor labels = step.labels.to(device);
   sync(device);
   const auto start = std::chrono::steady_clock::now();
-  const vlm::train::LossSums sums = vlm::train::causal_lm_loss(t.model, t.model.forward_hidden(b, nullptr), labels);
+  Phases phases(device);
+  const at::Tensor hidden = t.model.forward_hidden(b, nullptr);
+  phases.mark("forward");
+  const vlm::train::LossSums sums = vlm::train::causal_lm_loss(t.model, hidden, labels);
   const at::Tensor loss = sums.loss_sum / static_cast<double>(sums.tokens);
+  phases.mark("loss");
   loss.backward();
+  phases.mark("backward");
   StepResult r;
   const at::Tensor norm = vlm::train::clip_grad_norm(t.trainable, t.max_grad_norm);
+  phases.mark("clip");
   t.optimizer.step(t.lr);
   t.optimizer.zero_grad();
+  phases.mark("optimizer");
   sync(device);
   r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  r.phases = phases.json();
   r.loss = loss.item<double>();
   r.grad_norm = norm.defined() ? norm.item<double>() : 0.0;
   return r;
@@ -312,8 +365,10 @@ int main(int argc, char** argv) {
         timed_samples += steps[s].samples;
         timed_tokens += steps[s].tokens;
       }
-      std::printf("{\"step\": %lld, \"loss\": %.6f, \"grad_norm\": %.6f, \"ms\": %.2f, \"tokens\": %lld}\n",
-                  static_cast<long long>(s + 1), r.loss, r.grad_norm, r.ms, static_cast<long long>(steps[s].tokens));
+      std::printf("{\"step\": %lld, \"loss\": %.6f, \"grad_norm\": %.6f, \"ms\": %.2f, \"tokens\": %lld, "
+                  "\"phases\": %s}\n",
+                  static_cast<long long>(s + 1), r.loss, r.grad_norm, r.ms, static_cast<long long>(steps[s].tokens),
+                  r.phases.c_str());
     }
     double total_ms = 0;
     for (double t : times) total_ms += t;

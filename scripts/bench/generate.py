@@ -66,12 +66,12 @@ def bench_transformers(model, batch):
                 peak_bytes=torch.cuda.max_memory_allocated())
 
 
-def bench_vlm(batch, eager=False):
+def bench_vlm(batch, eager=False, env=None):
     cmd = [os.path.join(build, "bin", "bench_generate"), MODEL_DIR, "--image-size", str(IMAGE), "--text-tokens",
            str(TEXT), "--new-tokens", str(NEW), "--batch", str(batch), "--repeat", str(REPEAT)]
     if eager:
         cmd.append("--eager")
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, **(env or {})}).stdout
     print(out.strip())
     return json.loads(out.strip().splitlines()[-1])["summary"]
 
@@ -106,9 +106,12 @@ def main():
         hf = bench_transformers(model, batch)
         ours = bench_vlm(batch)
         eager = bench_vlm(batch, eager=True) if batch == 1 else None
+        # The same graphed decoding with the kernels launched as plain (not programmatic dependent) launches.
+        no_pdl = bench_vlm(batch, env={"VLM_PDL": "0"}) if batch == 1 else None
         bytes_per_step = lm_bytes + head_bytes + batch * kv_per_pos * (prompt + NEW // 2)
         roofline = bw / bytes_per_step * batch
-        row = dict(batch=batch, transformers=hf, vlm=ours, vlm_eager=eager, roofline_tokens_per_s=roofline,
+        row = dict(batch=batch, transformers=hf, vlm=ours, vlm_eager=eager, vlm_no_pdl=no_pdl,
+                   roofline_tokens_per_s=roofline,
                    decode_speedup=ours["decode_tokens_per_s"] / hf["decode_tokens_per_s"],
                    prefill_speedup=hf["prefill_ms"] / ours["prefill_ms"],
                    roofline_fraction=ours["decode_tokens_per_s"] / roofline)
@@ -117,7 +120,7 @@ def main():
     print("card %s, copy bandwidth %.0f GB/s" % (results["card"], bw / 1e9))
     print("%-6s %-14s %12s %16s %12s" % ("batch", "engine", "prefill ms", "decode tok/s", "peak GiB"))
     for row in results["rows"]:
-        for name in ("transformers", "vlm", "vlm_eager"):
+        for name in ("transformers", "vlm", "vlm_eager", "vlm_no_pdl"):
             r = row[name]
             if r:
                 print("%-6d %-14s %12.1f %16.1f %12.2f" % (row["batch"], name, r["prefill_ms"],

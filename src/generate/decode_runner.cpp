@@ -1,11 +1,13 @@
 #include "generate/decode_runner.h"
 
 #include <cstdlib>
+#include <vector>
 
 #include "core/error.h"
 #include "core/log.h"
 
 #ifdef VLM_WITH_CUDA
+#include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -16,6 +18,7 @@ namespace vlm::gen {
 namespace {
 
 constexpr int64_t kWarmupSteps = 2;  // eager steps before capture: cuBLAS handles and workspaces get created
+constexpr size_t kQueueSlots = 8;    // chained greedy steps whose tokens may wait for the host at once
 
 }  // namespace
 
@@ -23,6 +26,12 @@ constexpr int64_t kWarmupSteps = 2;  // eager steps before capture: cuBLAS handl
 struct DecodeRunner::Graph {
   at::cuda::CUDAGraph graph;
   at::Tensor tokens, logits;  // the captured step's input and output buffers
+  bool feedback = false;      // the step ends by writing the argmax of its logits to `tokens`
+  // Queued tokens on their way to the host: a ring of pinned rows [kQueueSlots, B], each with the event that marks
+  // its copy done. A row is reused only after take() has waited for it.
+  at::Tensor host;
+  std::vector<at::cuda::CUDAEvent> copied;
+  size_t head = 0, count = 0;
 };
 bool cuda_graphs_available() { return true; }
 #else
@@ -30,12 +39,20 @@ struct DecodeRunner::Graph {};
 bool cuda_graphs_available() { return false; }
 #endif
 
-DecodeRunner::DecodeRunner(Model& model, DecodeState& state, bool cuda_graph)
-    : model_(model), state_(state), want_graph_(cuda_graph && cuda_graphs_available()) {
+DecodeRunner::DecodeRunner(Model& model, DecodeState& state, bool cuda_graph, bool greedy_feedback)
+    : model_(model),
+      state_(state),
+      want_graph_(cuda_graph && cuda_graphs_available()),
+      greedy_feedback_(greedy_feedback) {
   if (const char* env = std::getenv("VLM_CUDA_GRAPHS"); env && std::string(env) == "0") want_graph_ = false;
 }
 
-DecodeRunner::~DecodeRunner() = default;
+DecodeRunner::~DecodeRunner() {
+#ifdef VLM_WITH_CUDA
+  // Steps queued past the end may still run: let them finish before the graph and its buffers go.
+  if (graph_ && graph_->count > 0) c10::cuda::device_synchronize();
+#endif
+}
 
 bool DecodeRunner::graphed() const { return graph_ != nullptr; }
 
@@ -60,10 +77,17 @@ at::Tensor DecodeRunner::step(const at::Tensor& tokens) {
         const c10::cuda::CUDAStreamGuard guard(c10::cuda::getStreamFromPool(false, tokens.device().index()));
         g->graph.capture_begin();
         g->logits = model_.logits(model_.decode_hidden(g->tokens, state_)).select(1, 0);
+        if (greedy_feedback_) g->tokens.copy_(g->logits.argmax(-1).view_as(g->tokens));
         g->graph.capture_end();
       }
       // Capturing recorded the step without running it (decode_hidden's host-side length was counted): run it.
       g->graph.replay();
+      if (greedy_feedback_) {
+        g->feedback = true;
+        g->host = at::empty({static_cast<int64_t>(kQueueSlots), tokens.size(0)},
+                            at::TensorOptions().dtype(at::kLong).pinned_memory(true));
+        g->copied.resize(kQueueSlots);
+      }
       graph_ = std::move(g);
       return graph_->logits;
     } catch (const std::exception& e) {
@@ -76,6 +100,56 @@ at::Tensor DecodeRunner::step(const at::Tensor& tokens) {
 #endif
   ++eager_steps_;
   return model_.logits(model_.decode_hidden(tokens, state_)).select(1, 0);
+}
+
+bool DecodeRunner::chains() const {
+#ifdef VLM_WITH_CUDA
+  return graph_ && graph_->feedback;
+#else
+  return false;
+#endif
+}
+
+size_t DecodeRunner::queued() const {
+#ifdef VLM_WITH_CUDA
+  if (graph_) return graph_->count;
+#endif
+  return 0;
+}
+
+void DecodeRunner::queue_next() {
+  VLM_CHECK(chains(), "chained decoding steps need a CUDA graph captured with greedy feedback");
+#ifdef VLM_WITH_CUDA
+  Graph& g = *graph_;
+  VLM_CHECK(g.count < kQueueSlots, "more than ", kQueueSlots, " decoding steps queued");
+  const size_t slot = (g.head + g.count) % kQueueSlots;
+  g.host[static_cast<int64_t>(slot)].copy_(g.tokens.view(-1), /*non_blocking=*/true);
+  g.copied[slot].record();
+  ++g.count;
+#endif
+}
+
+void DecodeRunner::advance() {
+  VLM_CHECK(chains(), "chained decoding steps need a CUDA graph captured with greedy feedback");
+#ifdef VLM_WITH_CUDA
+  graph_->graph.replay();
+  state_.length += graph_->tokens.size(1);
+  queue_next();
+#endif
+}
+
+std::vector<int64_t> DecodeRunner::take() {
+  VLM_CHECK(queued() > 0, "no decoding step is queued");
+  std::vector<int64_t> out;
+#ifdef VLM_WITH_CUDA
+  Graph& g = *graph_;
+  g.copied[g.head].synchronize();
+  const at::Tensor row = g.host[static_cast<int64_t>(g.head)];
+  out.assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+  g.head = (g.head + 1) % kQueueSlots;
+  --g.count;
+#endif
+  return out;
 }
 
 }  // namespace vlm::gen

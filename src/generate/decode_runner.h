@@ -11,7 +11,9 @@ namespace vlm::gen {
 
 class DecodeRunner {
  public:
-  DecodeRunner(Model& model, DecodeState& state, bool cuda_graph);
+  // greedy_feedback: the captured step also takes the argmax of its logits and writes it to its own input, so that
+  // greedy decoding can queue steps without a round trip through the host (advance()).
+  DecodeRunner(Model& model, DecodeState& state, bool cuda_graph, bool greedy_feedback = false);
   ~DecodeRunner();
   DecodeRunner(const DecodeRunner&) = delete;
   DecodeRunner& operator=(const DecodeRunner&) = delete;
@@ -21,11 +23,20 @@ class DecodeRunner {
   at::Tensor step(const at::Tensor& tokens);
   bool graphed() const;
 
+  // Chained greedy steps, once a graph with greedy feedback is captured. queue_next() starts copying the argmax of
+  // the last step to the host; advance() runs one more step on that argmax and queues its own; take() waits for the
+  // oldest queued tokens ([B] ids). Steps queue up on the device while the host handles earlier tokens.
+  bool chains() const;
+  void queue_next();
+  void advance();
+  std::vector<int64_t> take();
+  size_t queued() const;
+
  private:
   struct Graph;
   Model& model_;
   DecodeState& state_;
-  bool want_graph_;
+  bool want_graph_, greedy_feedback_;
   int64_t eager_steps_ = 0;
   std::unique_ptr<Graph> graph_;
 };

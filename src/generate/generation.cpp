@@ -45,12 +45,13 @@ Generation::Generation(Model& model, const Batch& batch, SamplingParams params, 
   finished_.assign(static_cast<size_t>(b), stop_.max_new_tokens == 0);
 
   if (options.fixed_cache) state_.capacity = l + std::max<int64_t>(stop_.max_new_tokens, 1);
-  runner_ = std::make_unique<DecodeRunner>(model_, state_, options.cuda_graph);
+  runner_ = std::make_unique<DecodeRunner>(model_, state_, options.cuda_graph, plain_greedy(params_));
   const auto start = Clock::now();
   const at::Tensor hidden = model_.forward_hidden(batch, &state_);
   next_logits_ = model_.logits(hidden.select(1, l - 1));
   sync(next_logits_);
   stats_.prefill_ms = ms_since(start);
+  decode_start_ = Clock::now();
 }
 
 Generation::~Generation() = default;
@@ -65,31 +66,56 @@ std::vector<int64_t> Generation::step() {
   const size_t b = finished_.size();
   std::vector<int64_t> out(b, -1);
   if (done()) return out;
-  const auto start = Clock::now();
-  // Plain greedy needs no processed scores (argmax of the logits is argmax of anything monotone in them).
-  const at::Tensor picked = (plain_greedy(params_) ? next_logits_.argmax(-1)
-                                                   : sample(process_logits(next_logits_, context_, generated_, params_),
-                                                            params_, rng_))
-                                .to(at::kCPU);
+  const bool first = produced_ == 0;
+  std::vector<int64_t> picked;
+  if (runner_->queued() > 0) {
+    picked = runner_->take();
+  } else {
+    // Plain greedy needs no processed scores (argmax of the logits is argmax of anything monotone in them).
+    const at::Tensor ids = (plain_greedy(params_) ? next_logits_.argmax(-1)
+                                                  : sample(process_logits(next_logits_, context_, generated_, params_),
+                                                           params_, rng_))
+                               .to(at::kCPU)
+                               .contiguous();
+    picked.assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
+    produced_ += 1;
+  }
   for (size_t i = 0; i < b; ++i) {
     if (finished_[i]) continue;
-    const int64_t tok = picked[static_cast<int64_t>(i)].item<int64_t>();
+    const int64_t tok = picked[i];
     out[i] = tok;
     generated_[i].push_back(tok);
     if (std::find(stop_.eos_ids.begin(), stop_.eos_ids.end(), tok) != stop_.eos_ids.end() ||
         static_cast<int64_t>(generated_[i].size()) >= stop_.max_new_tokens)
       finished_[i] = true;
   }
-  if (!done()) {
-    // Finished rows keep decoding a harmless token so the batch stays rectangular; their output is ignored.
-    std::vector<int64_t> feed(b);
-    for (size_t i = 0; i < b; ++i) feed[i] = out[i] >= 0 ? out[i] : generated_[i].empty() ? 0 : generated_[i].back();
-    const at::Tensor tokens =
-        at::tensor(feed, at::TensorOptions().dtype(at::kLong)).view({static_cast<int64_t>(b), 1}).to(next_logits_.device());
-    next_logits_ = runner_->step(tokens);
-    sync(next_logits_);
+  if (!first) {
     stats_.decode_steps += 1;
-    stats_.decode_ms += ms_since(start);
+    stats_.decode_ms = ms_since(decode_start_);
+  }
+  if (done()) return out;
+  if (runner_->chains()) {
+    // The graph feeds each step its own argmax: keep a few steps queued ahead of the host. Rows that finish
+    // meanwhile decode on harmlessly; steps queued past the end are never taken.
+    while (runner_->queued() < kStepsAhead && produced_ < stop_.max_new_tokens) {
+      runner_->advance();
+      produced_ += 1;
+    }
+    return out;
+  }
+  // Finished rows keep decoding a harmless token so the batch stays rectangular; their output is ignored.
+  std::vector<int64_t> feed(b);
+  for (size_t i = 0; i < b; ++i) feed[i] = out[i] >= 0 ? out[i] : generated_[i].empty() ? 0 : generated_[i].back();
+  const at::Tensor tokens = at::tensor(feed, at::TensorOptions().dtype(at::kLong))
+                                .view({static_cast<int64_t>(b), 1})
+                                .to(next_logits_.device());
+  next_logits_ = runner_->step(tokens);
+  // A step just captured with greedy feedback has already written the next token on the device.
+  if (runner_->chains()) {
+    runner_->queue_next();
+    produced_ += 1;
+  } else {
+    sync(next_logits_);
   }
   return out;
 }

@@ -3,6 +3,7 @@
 // stops them (stop strings are checked on text, one level up).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -28,8 +29,8 @@ struct DecodeOptions {
 struct GenerationStats {
   int64_t prompt_tokens = 0;  // real (unpadded) tokens over all rows
   double prefill_ms = 0;      // prompt through the model, first token's logits included
-  int64_t decode_steps = 0;   // tokens after the first
-  double decode_ms = 0;
+  int64_t decode_steps = 0;   // tokens delivered after the first
+  double decode_ms = 0;       // from the end of prefill to the last token delivered (wall time)
 };
 
 class Generation {
@@ -58,7 +59,10 @@ class Generation {
   at::Tensor next_logits_;  // [B, V] for the token to sample next
   std::vector<std::vector<int64_t>> context_, generated_;
   std::vector<bool> finished_;
+  int64_t produced_ = 0;  // tokens per row picked on the host or queued on the device
+  std::chrono::steady_clock::time_point decode_start_;
   GenerationStats stats_;
+  static constexpr size_t kStepsAhead = 3;  // chained greedy steps queued ahead of the host
 };
 
 }  // namespace vlm::gen

@@ -6,6 +6,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <initializer_list>
 #include <type_traits>
 
@@ -72,6 +74,54 @@ __device__ __forceinline__ float block_max(float v) {
   return block_reduce(v, [](float a, float b) { return fmaxf(a, b); });
 }
 
+
+// Programmatic dependent launch (Hopper and later). A kernel started by launch_dependent() may begin while the
+// kernel before it in the stream is still running, so it must call wait_for_producers() (every thread, on every
+// path) before it reads what an earlier kernel wrote or writes anything; before that it may only prefetch data no
+// kernel in flight writes, and only into L2 (a hint: the loads after the wait read the current values). Kernels call
+// allow_dependents() once they no longer mind sharing their SMs with the next kernel's blocks (which then wait). On
+// older cards, or with VLM_PDL=0 in the environment, these launches are plain ones and the calls do nothing.
+__device__ __forceinline__ void wait_for_producers() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void allow_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// Asks for bytes (a multiple of 16) from p (16-byte aligned) to be brought into L2.
+__device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+#endif
+}
+
+inline bool dependent_launch_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("VLM_PDL");
+    return !(env && std::strcmp(env, "0") == 0);
+  }();
+  return enabled;
+}
+
+template <typename... Params, typename... Args>
+int launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, void* stream, Args... args) {
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = dependent_launch_enabled() ? 1 : 0;
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = static_cast<cudaStream_t>(stream);
+  config.attrs = &attr;
+  config.numAttrs = 1;
+  return static_cast<int>(cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...));
+}
 
 // V consecutive elements moved as one load or store (16 bytes when V = 16 / sizeof(T)).
 template <typename T, int V>

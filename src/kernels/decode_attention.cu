@@ -23,6 +23,7 @@ template <typename T>
 __global__ void __launch_bounds__(kWarps * 32) decode_chunk_kernel(
     const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, const uint8_t* __restrict__ mask,
     float* __restrict__ work, int h, int hkv, int64_t t, int d, float scale) {
+  wait_for_producers();
   const int bh = blockIdx.x, chunk = blockIdx.y;
   const int b = bh / h, head = bh % h, kv_head = head / (h / hkv);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -99,6 +100,7 @@ template <typename T>
 __global__ void decode_merge_kernel(const float* __restrict__ work, T* __restrict__ y, int chunks, int d) {
   extern __shared__ float weight[];  // [chunks]
   __shared__ float s_inv;
+  wait_for_producers();
   const int bh = blockIdx.x;
   const float* w = work + static_cast<int64_t>(bh) * chunks * (d + 2);
   float big = -FLT_MAX;
@@ -124,25 +126,26 @@ __global__ void decode_merge_kernel(const float* __restrict__ work, T* __restric
 
 }  // namespace
 
-int64_t decode_attention_workspace(int64_t b, int64_t h, int64_t t, int64_t d) { return b * h * chunks_of(t) * (d + 2); }
+int64_t decode_attention_workspace(int64_t b, int64_t h, int64_t t, int64_t d) {
+  return b * h * chunks_of(t) * (d + 2);
+}
 
 int decode_attention_forward(ElemType type, const void* q, const void* k, const void* v, const uint8_t* mask, void* y,
                              float* workspace, int64_t b, int64_t h, int64_t hkv, int64_t t, int64_t d, float scale,
                              void* stream) {
   if (d % 32 != 0 || d > kMaxD || hkv <= 0 || h % hkv != 0 || t <= 0) return static_cast<int>(cudaErrorInvalidValue);
   if (b * h == 0) return 0;
-  const auto s = static_cast<cudaStream_t>(stream);
   const dim3 grid(static_cast<unsigned>(b * h), static_cast<unsigned>(chunks_of(t)));
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
-    decode_chunk_kernel<T><<<grid, kWarps * 32, 0, s>>>(static_cast<const T*>(q), static_cast<const T*>(k),
-                                                        static_cast<const T*>(v), mask, workspace,
-                                                        static_cast<int>(h), static_cast<int>(hkv), t,
-                                                        static_cast<int>(d), scale);
+    const int status = launch_dependent(decode_chunk_kernel<T>, grid, kWarps * 32, 0, stream,
+                                        static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
+                                        mask, workspace, static_cast<int>(h), static_cast<int>(hkv), t,
+                                        static_cast<int>(d), scale);
+    if (status != 0) return status;
     const int64_t chunks = chunks_of(t);
-    decode_merge_kernel<T><<<static_cast<unsigned>(b * h), 128, chunks * sizeof(float), s>>>(
-        workspace, static_cast<T*>(y), static_cast<int>(chunks), static_cast<int>(d));
-    return static_cast<int>(cudaGetLastError());
+    return launch_dependent(decode_merge_kernel<T>, static_cast<unsigned>(b * h), 128, chunks * sizeof(float), stream,
+                            workspace, static_cast<T*>(y), static_cast<int>(chunks), static_cast<int>(d));
   });
 }
 

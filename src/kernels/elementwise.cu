@@ -51,6 +51,7 @@ __global__ void rope_qkv_decode_kernel(const T* __restrict__ qkv, int64_t row_st
                                        T* __restrict__ k_cache, T* __restrict__ v_cache,
                                        const int64_t* __restrict__ slot, int64_t n, int64_t h, int64_t hkv,
                                        int64_t t, int64_t d) {
+  wait_for_producers();
   const int64_t half = d / 2, heads = h + 2 * hkv;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -185,10 +186,9 @@ int rope_qkv_decode_forward(ElemType type, const void* qkv, int64_t row_stride, 
   if (d % 2 != 0) return static_cast<int>(cudaErrorInvalidValue);
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
-    rope_qkv_decode_kernel<T><<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-        static_cast<const T*>(qkv), row_stride, positions, inv_freq, static_cast<T*>(q_out), static_cast<T*>(k_cache),
-        static_cast<T*>(v_cache), slot, n, h, hkv, t, d);
-    return static_cast<int>(cudaGetLastError());
+    return launch_dependent(rope_qkv_decode_kernel<T>, blocks_for(n), kThreads, 0, stream, static_cast<const T*>(qkv),
+                            row_stride, positions, inv_freq, static_cast<T*>(q_out), static_cast<T*>(k_cache),
+                            static_cast<T*>(v_cache), slot, n, h, hkv, t, d);
   });
 }
 

@@ -3,8 +3,10 @@
 // is nothing but such products. One warp computes one output column (weight row) for every input row: the inputs
 // sit in shared memory (normalised there first when the kernel also runs the norm before the projection), each
 // lane streams 16-byte pieces of the weight row (eight loads in flight), and the fp32 partial sums meet by warp
-// shuffles. Blocks loop over the rows, so the grid is a few blocks per SM. (Sharing a row among several warps was
-// slower on the H100: bench/NOTES.md.)
+// shuffles. Blocks loop over the rows; the grid is what is resident at once, and the block size (4 or 8 warps) the
+// one that leaves the busiest SM the fewest rows. (Sharing a row among several warps was slower on the H100:
+// bench/NOTES.md.) Launched as dependents (cuda_types.cuh): while the kernel before is still running, each warp
+// asks for its first weight row in L2, the one input of the kernel that no earlier kernel writes.
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
@@ -14,7 +16,6 @@
 namespace vlm::cuda {
 namespace {
 
-constexpr int kWarps = 8;    // warps (weight rows at a time) per block
 constexpr int kUnroll = 8;   // 16-byte weight loads in flight per lane
 constexpr int kMaxRows = 4;  // input rows handled together
 
@@ -100,16 +101,23 @@ __device__ __forceinline__ void load_inputs(const GemvArgs& a, uint4* xs) {
 // kSwiglu: y[m, r] = silu(g) * u with g = x[m, :] . w[r, :] and u = x[m, :] . w_up[r, :], each rounded to T first
 // (the numbers of two products followed by the SwiGLU kernel).
 // The input rows are first prepared in shared memory (see load_inputs).
-template <typename T, int M, bool kSwiglu>
-__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvArgs a) {
+template <typename T, int M, bool kSwiglu, int W>
+__global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
   extern __shared__ uint4 xs[];
   const int64_t n = a.n, kv = a.k / 8;
-  load_inputs<T, M>(a, xs);
   const auto* w = static_cast<const T*>(a.w);
+  const int64_t first = blockIdx.x * W + threadIdx.x / 32;
+  if (threadIdx.x % 32 == 0 && first < n) {
+    const auto bytes = static_cast<uint32_t>(a.k * sizeof(T));
+    prefetch_l2(w + first * a.k, bytes);
+    if constexpr (kSwiglu) prefetch_l2(static_cast<const T*>(a.w_up) + first * a.k, bytes);
+  }
+  wait_for_producers();
+  load_inputs<T, M>(a, xs);
   const auto* bias = static_cast<const T*>(a.bias);
   auto* y = static_cast<T*>(a.y);
-  const int64_t warps = static_cast<int64_t>(gridDim.x) * kWarps;
-  for (int64_t row = blockIdx.x * kWarps + threadIdx.x / 32; row < n; row += warps) {
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * W;
+  for (int64_t row = first; row < n; row += warps) {
     float g[M], u[M];
     row_dots<T, M>(w, row, xs, kv, g);
     if constexpr (kSwiglu) row_dots<T, M>(static_cast<const T*>(a.w_up), row, xs, kv, u);
@@ -124,6 +132,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvArgs a) {
       }
     }
   }
+  allow_dependents();  // the weights are read: the next kernel may start prefetching its own
 }
 
 int sm_count() {
@@ -136,19 +145,43 @@ int sm_count() {
   return count;
 }
 
-// Launches kernel<<<grid, 256, smem>>> with a grid of at most a few resident blocks per SM, allowing dynamic shared
-// memory past the default 48 KB where the inputs need it.
+// A launch of the kernel with W warps a block: as many blocks as are resident at once (the occupancy calculator's
+// count, at most one warp a row), and the rows the busiest SM computes with that grid.
+struct Plan {
+  int64_t blocks = 0, busiest = 0;
+  int status = 0;
+};
+
+template <typename T, int M, bool kSwiglu, int W>
+Plan plan(const GemvArgs& a) {
+  const auto kernel = gemv_kernel<T, M, kSwiglu, W>;
+  const int64_t smem = M * a.k * 2;
+  Plan p;
+  int resident = 0;
+  if ((smem > 48 * 1024 &&
+       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kGemvMaxInputBytes) != cudaSuccess) ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, W * 32, smem) != cudaSuccess) {
+    p.status = static_cast<int>(cudaGetLastError());
+    return p;
+  }
+  const int64_t sms = sm_count();
+  p.blocks = std::max<int64_t>(1, std::min<int64_t>((a.n + W - 1) / W, std::max(resident, 1) * sms));
+  const int64_t rows_per_warp = (a.n + p.blocks * W - 1) / (p.blocks * W);
+  p.busiest = (p.blocks + sms - 1) / sms * W * rows_per_warp;
+  return p;
+}
+
+// Blocks of 8 warps unless blocks of 4 leave the busiest SM fewer rows (down_proj's 1,536 rows: 192 blocks of 8 put
+// 16 rows on some of the H100's 132 SMs, 384 blocks of 4 at most 12).
 template <typename T, int M, bool kSwiglu>
 int launch(const GemvArgs& a, void* stream) {
-  const auto kernel = gemv_kernel<T, M, kSwiglu>;
+  const Plan wide = plan<T, M, kSwiglu, 8>(a), narrow = plan<T, M, kSwiglu, 4>(a);
+  if (wide.status != 0) return wide.status;
+  if (narrow.status != 0) return narrow.status;
   const int64_t smem = M * a.k * 2;
-  if (smem > 48 * 1024 &&
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kGemvMaxInputBytes) != cudaSuccess)
-    return static_cast<int>(cudaGetLastError());
-  const int64_t per_sm = std::max<int64_t>(1, std::min<int64_t>(8, (200 * 1024) / (smem + 1024)));
-  const int64_t grid = std::max<int64_t>(1, std::min<int64_t>((a.n + kWarps - 1) / kWarps, per_sm * sm_count()));
-  kernel<<<static_cast<unsigned>(grid), kWarps * 32, smem, static_cast<cudaStream_t>(stream)>>>(a);
-  return static_cast<int>(cudaGetLastError());
+  if (narrow.busiest < wide.busiest)
+    return launch_dependent(gemv_kernel<T, M, kSwiglu, 4>, static_cast<unsigned>(narrow.blocks), 128, smem, stream, a);
+  return launch_dependent(gemv_kernel<T, M, kSwiglu, 8>, static_cast<unsigned>(wide.blocks), 256, smem, stream, a);
 }
 
 // Calls f(std::integral_constant<int, M>{}) for the run-time row count m in 1..kMaxRows.

@@ -2,6 +2,9 @@
 // generation step iterator reproducing transformers' greedy tokens on the tiny Qwen2-VL.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
+
 #include <torch/torch.h>
 
 #include "core/error.h"
@@ -20,6 +23,18 @@ std::vector<std::vector<int64_t>> rows_of(const at::Tensor& t) {
     out.emplace_back(c[i].data_ptr<int64_t>(), c[i].data_ptr<int64_t>() + c.size(1));
   return out;
 }
+
+vlm::Batch fixture_batch(const vlm::safetensors::Checkpoint& golden, const std::string& name, at::Device device) {
+  vlm::Batch batch;
+  batch.input_ids = vlm::to_torch(golden, name + ".input_ids").to(device);
+  batch.attention_mask = vlm::to_torch(golden, name + ".attention_mask").to(device);
+  batch.pixel_values = vlm::to_torch(golden, name + ".pixel_values").to(device);
+  batch.image_grid_thw = vlm::to_torch(golden, name + ".image_grid_thw").to(device);
+  return batch;
+}
+
+// Scaling the tiny model's weights by this makes its greedy tokens change from step to step.
+constexpr double kVaryingScale = 3.0;
 
 }  // namespace
 
@@ -118,4 +133,73 @@ TEST(Generation, StopsAtEos) {
   while (!gen.done()) gen.step();
   const auto first = std::find(want[0].begin(), want[0].end(), want[0][4]);
   EXPECT_EQ(gen.generated()[0], std::vector<int64_t>(want[0].begin(), first + 1));
+}
+
+// On CUDA a greedy generation captures its decoding step as a graph that feeds itself its argmax, and queues steps
+// ahead of the host. Its tokens must be those of transformers and of the eager steps, for padded batches, and when
+// an EOS ends a row while further steps are already queued. The tiny model repeats one token, so the chained and
+// eager steps are also compared on a copy whose weights are scaled up until its greedy tokens vary.
+TEST(Generation, ChainedCudaGraphStepsMatchEagerAndTransformers) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const std::string dir = vlm::test::fixture("tiny-qwen2-vl");
+  const auto golden = vlm::safetensors::Checkpoint::open(dir + "/parity.safetensors");
+  const auto loaded = vlm::load_model(dir, {at::kFloat, at::Device(at::kCUDA, 0)});
+  const auto scaled = vlm::load_model(dir, {at::kFloat, at::Device(at::kCUDA, 0)});
+  {
+    torch::NoGradGuard no_grad;
+    for (at::Tensor& t : scaled.model->parameters()) t.mul_(kVaryingScale);
+  }
+  c10::InferenceMode inference;
+  vlm::gen::SamplingParams p;
+  p.temperature = 0;
+  for (const std::string name : {"one_image", "batch_padded"}) {
+    SCOPED_TRACE(name);
+    const vlm::Batch batch = fixture_batch(golden, name, at::kCUDA);
+    const auto want = rows_of(vlm::to_torch(golden, name + ".greedy"));
+    const auto n = static_cast<int64_t>(want[0].size());
+    const auto run = [&](vlm::Model& model, vlm::gen::StopCriteria stop, bool graph) {
+      vlm::gen::Generation gen(model, batch, p, stop, {true, graph});
+      while (!gen.done()) gen.step();
+      EXPECT_EQ(gen.graphed(), graph);  // captured after two eager steps
+      size_t longest = 0;
+      for (const auto& row : gen.generated()) longest = std::max(longest, row.size());
+      EXPECT_EQ(gen.stats().decode_steps, static_cast<int64_t>(longest) - 1);
+      return gen.generated();
+    };
+    EXPECT_EQ(run(*loaded.model, {{}, n}, true), want);
+    const auto eager = run(*scaled.model, {{}, n}, false);
+    EXPECT_EQ(run(*scaled.model, {{}, n}, true), eager);
+    // An EOS id first generated at the 6th token or later in row 0: that row ends there (steps queued beyond it
+    // are dropped), others run on.
+    int64_t eos = -1;
+    const std::vector<int64_t>& row0 = eager[0];
+    for (auto it = row0.begin() + 5; it < row0.end() && eos < 0; ++it)
+      if (std::find(row0.begin(), it, *it) == it) eos = *it;
+    ASSERT_GE(eos, 0) << "the scaled model's tokens do not vary";
+    std::vector<std::vector<int64_t>> cut;
+    for (const auto& row : eager) {
+      const auto end = std::find(row.begin(), row.end(), eos);
+      cut.emplace_back(row.begin(), end == row.end() ? end : end + 1);
+    }
+    EXPECT_EQ(run(*scaled.model, {{eos}, n}, true), cut);
+  }
+}
+
+// The scaled model above on the CPU: its greedy tokens vary (else the CUDA test compares constant sequences).
+TEST(Generation, ScaledTinyModelVaries) {
+  const std::string dir = vlm::test::fixture("tiny-qwen2-vl");
+  const auto golden = vlm::safetensors::Checkpoint::open(dir + "/parity.safetensors");
+  const auto scaled = vlm::load_model(dir, {});
+  torch::NoGradGuard no_grad;
+  for (at::Tensor& t : scaled.model->parameters()) t.mul_(kVaryingScale);
+  vlm::gen::SamplingParams p;
+  p.temperature = 0;
+  for (const std::string name : {"one_image", "batch_padded"}) {
+    vlm::gen::Generation gen(*scaled.model, fixture_batch(golden, name, at::kCPU), p, {{}, 32});
+    while (!gen.done()) gen.step();
+    for (const auto& row : gen.generated()) {
+      const std::set<int64_t> distinct(row.begin() + 5, row.end());
+      EXPECT_GE(distinct.size(), 4u) << name;
+    }
+  }
 }
