@@ -26,6 +26,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #ifdef VLM_WITH_CUDA
@@ -50,7 +51,8 @@ namespace {
 struct Args {
   std::string model, adapter, inputs;
   double lr = 1e-4, max_grad_norm = 1.0;
-  int64_t timed_from = 5, batch = 4, steps = 0, profile_step = 0;
+  int64_t timed_from = 5, batch = 4, steps = 0, profile_step = 0, trace_step = 0;
+  std::string trace;
   bool gradient_checkpointing = false, checkpoint_offload = false, packing = false, longest = false;
 };
 
@@ -214,7 +216,7 @@ StepResult train_step(Trainee& t, const Step& step, const at::Device& device) {
   b.input_ids = b.input_ids.to(device);
   if (b.attention_mask.defined()) b.attention_mask = b.attention_mask.to(device);
   if (b.pixel_values.defined()) b.pixel_values = b.pixel_values.to(device, at::kBFloat16);
-  const at::Tensor labels = step.labels.to(device);
+  const at::Tensor labels = step.labels;  // on the CPU, as the trainer's collators give them
   sync(device);
   const auto start = std::chrono::steady_clock::now();
   Phases phases(device);
@@ -325,6 +327,8 @@ int main(int argc, char** argv) {
   app.add_option("--timed-from", a.timed_from, "First step counted in the timing (earlier ones warm up)");
   app.add_option("--steps", a.steps, "Run at most this many steps (0 = all)");
   app.add_option("--profile-step", a.profile_step, "Run this step (1-based) inside a CUDA profiler range");
+  app.add_option("--trace-step", a.trace_step, "Record this step's operators (host times) with torch's profiler");
+  app.add_option("--trace", a.trace, "Chrome trace file for --trace-step");
   app.add_flag("--gradient-checkpointing", a.gradient_checkpointing);
   app.add_flag("--checkpoint-offload", a.checkpoint_offload, "Checkpointing with layer inputs in pinned CPU memory");
   CLI11_PARSE(app, argc, argv);
@@ -358,7 +362,10 @@ int main(int argc, char** argv) {
     for (size_t s = 0; s < steps.size(); ++s) {
       const bool profiled = static_cast<int64_t>(s) + 1 == a.profile_step;
       if (profiled) profiler_range(true);
+      std::optional<torch::autograd::profiler::RecordProfile> trace;
+      if (static_cast<int64_t>(s) + 1 == a.trace_step && !a.trace.empty()) trace.emplace(a.trace);
       const StepResult r = train_step(trainee, steps[s], device);
+      trace.reset();
       if (profiled) profiler_range(false);
       if (static_cast<int64_t>(s) >= a.timed_from) {
         times.push_back(r.ms);

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include <ATen/ATen.h>
+
 #ifdef VLM_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
@@ -50,6 +52,11 @@ std::string format_bytes(int64_t bytes) {
   else
     std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
   return buf;
+}
+
+at::Tensor to_device_async(const at::Tensor& cpu, const c10::Device& device) {
+  if (!device.is_cuda() || !cpu.is_cpu()) return cpu.to(device);
+  return cpu.pin_memory().to(device, /*non_blocking=*/true);
 }
 
 }  // namespace vlm

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "core/torch_compat.h"
 #include "kernels/ops.h"
 
@@ -29,7 +30,7 @@ AttentionMask packed_mask(const std::vector<int64_t>& lengths, const at::Device&
     cu.push_back(cu.back() + static_cast<int32_t>(n));
     m.max_seqlen = std::max(m.max_seqlen, n);
   }
-  m.cu_seqlens = at::tensor(cu, at::kInt).to(device);
+  m.cu_seqlens = to_device_async(at::tensor(cu, at::kInt), device);
   return m;
 }
 
@@ -100,8 +101,8 @@ at::Tensor segment_attention(const at::Tensor& q, const at::Tensor& k, const at:
   for (const auto& [len, starts] : starts_by_length) {
     const auto m = static_cast<int64_t>(starts.size());
     const auto longs = at::TensorOptions().dtype(at::kLong).device(q.device());
-    const at::Tensor rows =
-        (at::tensor(starts, at::kLong).to(q.device()).view({m, 1}) + at::arange(len, longs).view({1, len})).flatten();
+    const at::Tensor first = to_device_async(at::tensor(starts, at::kLong), q.device());
+    const at::Tensor rows = (first.view({m, 1}) + at::arange(len, longs).view({1, len})).flatten();
     out = out.index_copy(0, rows, attend(q.index_select(0, rows), k.index_select(0, rows), v.index_select(0, rows), m,
                                          len));
   }

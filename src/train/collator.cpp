@@ -94,7 +94,7 @@ TrainBatch collate_packed(const std::vector<const EncodedSample*>& samples, cons
   }
   const auto n = static_cast<int64_t>(ids.size());
   out.batch.input_ids = at::tensor(ids).view({1, n}).to(device);
-  out.labels = at::tensor(labels).view({1, n}).to(device);
+  out.labels = at::tensor(labels).view({1, n});
   add_images(samples, device, out.batch);
   return out;
 }
@@ -119,7 +119,7 @@ TrainBatch collate(const std::vector<const EncodedSample*>& samples, int32_t pad
   }
   out.batch.input_ids = at::tensor(ids).view({b, l}).to(device);
   out.batch.attention_mask = at::tensor(mask).view({b, l}).to(device);
-  out.labels = at::tensor(labels).view({b, l}).to(device);
+  out.labels = at::tensor(labels).view({b, l});
   add_images(samples, device, out.batch);
   return out;
 }

@@ -42,7 +42,7 @@ std::optional<EncodedSample> encode_sample(const Processor& processor, const Dat
 
 struct TrainBatch {
   Batch batch;        // right-padded; attention_mask 0 on padding
-  at::Tensor labels;  // [B, L] int64
+  at::Tensor labels;  // [B, L] int64, on the CPU (causal_lm_loss finds the labelled rows there)
   int64_t label_tokens = 0;
   int64_t tokens = 0;  // real (unpadded) tokens
   std::vector<std::string> origins;

@@ -60,7 +60,7 @@ EvalReport evaluate(VLM& v, const Dataset& data, const EvalOptions& options) {
     const LossSums sums = causal_lm_loss(*v.model, v.model->forward_hidden(b.batch, nullptr), b.labels);
     loss += sums.loss_sum.item<double>();
     report.tokens += sums.tokens;
-    correct_tokens += sums.correct;
+    correct_tokens += sums.correct.item<int64_t>();
     pending.clear();
   };
   for (size_t i = 0; i < n; ++i) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/memory.h"
 #include "kernels/ops.h"
 #include "train/collator.h"
 
@@ -56,27 +57,30 @@ class LinearCrossEntropyFunction : public torch::autograd::Function<LinearCrossE
 
 LossSums causal_lm_loss(Model& model, const at::Tensor& hidden, const at::Tensor& labels, int64_t chunk) {
   const int64_t l = hidden.size(1);
-  // Position i predicts token i + 1.
-  const at::Tensor targets = labels.narrow(1, 1, l - 1).reshape({-1});
+  // Position i predicts token i + 1: the labelled rows and their targets, found where the labels are and then
+  // moved to the device.
+  const at::Tensor shifted = labels.narrow(1, 1, l - 1).reshape({-1});
+  const at::Tensor labelled = shifted.ne(kIgnoreIndex).nonzero().squeeze(1);
+  const at::Tensor rows = to_device_async(labelled, hidden.device());
+  const at::Tensor targets = to_device_async(shifted.index_select(0, labelled), hidden.device());
   const at::Tensor h = hidden.narrow(1, 0, l - 1).reshape({-1, hidden.size(-1)});
-  const at::Tensor rows = targets.ne(kIgnoreIndex).nonzero().squeeze(1);
   LossSums out;
   out.tokens = rows.size(0);
   const at::Tensor head = model.plain_lm_head_weight();
   if (head.defined() && !(head.requires_grad() && at::GradMode::is_enabled()) && out.tokens > 0) {
-    const variable_list sums =
-        LinearCrossEntropyFunction::apply(h.index_select(0, rows), head, targets.index_select(0, rows));
+    const variable_list sums = LinearCrossEntropyFunction::apply(h.index_select(0, rows), head, targets);
     out.loss_sum = sums[0];
-    out.correct = sums[1].item<int64_t>();
+    out.correct = sums[1];
     return out;
   }
   out.loss_sum = at::zeros({}, hidden.options().dtype(at::kFloat));
+  out.correct = at::zeros({}, hidden.options().dtype(at::kLong));
   for (int64_t start = 0; start < out.tokens; start += chunk) {
-    const at::Tensor idx = rows.narrow(0, start, std::min(chunk, out.tokens - start));
-    const at::Tensor logits = model.logits(h.index_select(0, idx)).to(at::kFloat);
-    const at::Tensor t = targets.index_select(0, idx);
+    const int64_t n = std::min(chunk, out.tokens - start);
+    const at::Tensor logits = model.logits(h.index_select(0, rows.narrow(0, start, n))).to(at::kFloat);
+    const at::Tensor t = targets.narrow(0, start, n);
     out.loss_sum = out.loss_sum + at::cross_entropy_loss(logits, t, {}, at::Reduction::Sum);
-    out.correct += logits.detach().argmax(-1).eq(t).sum().item<int64_t>();
+    out.correct = out.correct + logits.detach().argmax(-1).eq(t).sum();
   }
   return out;
 }

@@ -13,10 +13,11 @@ namespace vlm::train {
 struct LossSums {
   at::Tensor loss_sum;  // scalar float32, differentiable
   int64_t tokens = 0;   // labelled tokens
-  int64_t correct = 0;  // argmax == label (token accuracy)
+  at::Tensor correct;   // scalar int64 on hidden's device: argmax == label (token accuracy)
 };
 
-// hidden [B, L, H] from Model::forward_hidden, labels [B, L] (transformers' convention, unshifted).
+// hidden [B, L, H] from Model::forward_hidden, labels [B, L] (transformers' convention, unshifted), on the CPU (as
+// the collators give them: the labelled rows are then found without waiting for the device) or on hidden's device.
 // With a plain, frozen LM head (Model::plain_lm_head_weight) the head and the cross-entropy run as one autograd
 // function that keeps no logits for backward (only the [labelled rows, H] gradient, computed in forward). Otherwise
 // rows go through Model::logits in chunks of `chunk` positions under plain autograd.

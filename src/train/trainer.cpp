@@ -256,7 +256,7 @@ TrainSummary train(const TrainOptions& o) {
       micro.push_back(stream.take(o.batch_size, &summary.skipped_samples));
       for (const auto& s : micro.back()) label_tokens += s.label_tokens;
     }
-    double loss_sum = 0;
+    at::Tensor loss_sum;  // on the device: read once the step's micro-batches are all queued
     int64_t tokens = 0;
     std::vector<std::string> origins;
     for (const auto& samples : micro) {
@@ -267,9 +267,9 @@ TrainSummary train(const TrainOptions& o) {
       tokens += b.tokens;
       const LossSums sums = causal_lm_loss(*v.model, v.model->forward_hidden(b.batch, nullptr), b.labels);
       (sums.loss_sum / static_cast<double>(label_tokens)).backward();
-      loss_sum += sums.loss_sum.item<double>();
+      loss_sum = loss_sum.defined() ? loss_sum + sums.loss_sum.detach() : sums.loss_sum.detach();
     }
-    const double loss = loss_sum / static_cast<double>(label_tokens);
+    const double loss = loss_sum.item<double>() / static_cast<double>(label_tokens);
     std::vector<at::Tensor> grads;
     for (auto& [name, p] : params) grads.push_back(p);
     const at::Tensor total_norm = clip_grad_norm(grads, o.max_grad_norm > 0 ? o.max_grad_norm : INFINITY);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "kernels/ops.h"
 
 namespace vlm::qwen2_vl {
@@ -108,31 +109,34 @@ Qwen2VLImpl::Qwen2VLImpl(const Config& c) : config(c) {
     lm_head = register_module("lm_head", nn::Linear(c.text.hidden_size, c.text.vocab_size, false));
 }
 
-at::Tensor Qwen2VLImpl::embed(const Batch& batch) {
+at::Tensor Qwen2VLImpl::embed(const Batch& batch, const at::Tensor& ids_cpu, const std::vector<Grid>& grids) {
   at::Tensor embeds = model->embed_tokens(batch.input_ids);
   if (!batch.pixel_values.defined()) return embeds;
-  const auto grids = grids_of(batch.image_grid_thw);
+  // The image-token positions, in order, from the host's copy of the ids.
+  const at::Tensor where = (ids_cpu.reshape({-1}) == config.image_token_id).nonzero().squeeze(1);
   const at::Tensor features = visual(batch.pixel_values, grids).to(embeds.scalar_type());
-  const at::Tensor is_image = batch.input_ids == config.image_token_id;
-  const int64_t tokens = is_image.sum().item<int64_t>();
-  VLM_CHECK(tokens == features.size(0), "the prompt has ", tokens, " image tokens but the images give ",
+  VLM_CHECK(where.size(0) == features.size(0), "the prompt has ", where.size(0), " image tokens but the images give ",
             features.size(0), " features");
-  // Replace the embeddings at image-token positions, in order.
   const at::Tensor flat = embeds.reshape({-1, embeds.size(-1)});
-  const at::Tensor where = is_image.reshape({-1}).nonzero().squeeze(1);
-  return flat.index_copy(0, where, features).view(embeds.sizes());
+  return flat.index_copy(0, to_device_async(where, embeds.device()), features).view(embeds.sizes());
 }
 
 at::Tensor Qwen2VLImpl::forward_hidden(const Batch& batch, DecodeState* state) {
-  const at::Tensor embeds = embed(batch);
+  // Everything the host needs from the batch first (ids, mask, grids, positions), so the device work queued below
+  // never has to drain for a copy back.
+  const at::Tensor ids_cpu = batch.input_ids.to(at::kCPU);
+  const at::Tensor mask_cpu = batch.attention_mask.defined() ? batch.attention_mask.to(at::kCPU) : at::Tensor();
+  const std::vector<Grid> grids = grids_of(batch.image_grid_thw);
+  const auto [pos_cpu, deltas_cpu] = rope_index(ids_cpu, mask_cpu, grids, config, batch.packed_lengths);
+  const at::Tensor embeds = embed(batch, ids_cpu, grids);
+  const at::Tensor pos = to_device_async(pos_cpu, embeds.device());
+  const at::Tensor deltas = to_device_async(deltas_cpu, embeds.device());
   const int64_t b = batch.input_ids.size(0), l = batch.input_ids.size(1);
-  auto [pos, deltas] = rope_index(batch.input_ids, batch.attention_mask, grids_of(batch.image_grid_thw), config,
-                                  batch.packed_lengths);
   nn::AttentionMask mask;
   if (!batch.packed_lengths.empty()) {
     VLM_CHECK(!state, "a packed batch is for training, not for decoding");
     mask = nn::packed_mask(batch.packed_lengths, embeds.device());
-  } else if (batch.attention_mask.defined() && !batch.attention_mask.all().item<bool>()) {
+  } else if (mask_cpu.defined() && !mask_cpu.all().item<bool>()) {
     mask.dense = causal_mask(batch.attention_mask, 0, l);
   }
   if (!state) return model(embeds, pos, mask, nullptr);

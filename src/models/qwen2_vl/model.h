@@ -37,8 +37,9 @@ class Qwen2VLImpl : public Model {
     model->checkpoint_offload = offload;
   }
 
-  // Input embeddings with image features inserted at the image-token positions (error if counts differ).
-  at::Tensor embed(const Batch& batch);
+  // Input embeddings with image features inserted at the image-token positions (error if counts differ), which
+  // are read from ids_cpu, the host's copy of batch.input_ids, so that nothing waits for the device.
+  at::Tensor embed(const Batch& batch, const at::Tensor& ids_cpu, const std::vector<Grid>& grids);
 
   Config config;
   TextModel model{nullptr};

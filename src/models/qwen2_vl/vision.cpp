@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "kernels/ops.h"
 #include "nn/attention.h"
 
@@ -140,7 +141,7 @@ at::Tensor VisionModelImpl::forward(const at::Tensor& pixels, const std::vector<
   if (qwen2_5) {
     // Permute patches (in groups of merge^2) and their RoPE rows into window order.
     windows = window_index(grids, config);
-    order = torch::tensor(windows.index, at::TensorOptions().dtype(at::kLong)).to(h.device());
+    order = to_device_async(torch::tensor(windows.index, at::TensorOptions().dtype(at::kLong)), h.device());
     const int64_t n = h.size(0);
     h = h.view({n / unit, unit, -1}).index_select(0, order).reshape({n, -1});
     rope.cos = rope.cos.view({n / unit, unit, -1}).index_select(0, order).reshape({n, -1});
