@@ -78,20 +78,20 @@ inline void foreach_mul_(std::vector<at::Tensor>& ts, const at::Tensor& scale) {
 #endif
 }
 
-// Causal attention within each segment [cu[i], cu[i+1]) of packed q [N, H, D], k, v [N, Hkv, D] (H a multiple of
-// Hkv) through libtorch's variable-length flash kernel (differentiable), returning [N, H, D]; nullopt where it is
-// not available: libtorch before 2.1, not CUDA, not bf16/fp16, or a head size it does not take.
+// Attention within each segment [cu[i], cu[i+1]) of packed q [N, H, D], k, v [N, Hkv, D] (H a multiple of Hkv),
+// causal or not, through libtorch's variable-length flash kernel (differentiable), returning [N, H, D]; nullopt where
+// it is not available: libtorch before 2.1, not CUDA, not bf16/fp16, or a head size it does not take.
 inline std::optional<at::Tensor> varlen_flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                         const at::Tensor& cu_seqlens, int64_t max_seqlen,
-                                                        double scale) {
+                                                        double scale, bool causal = true) {
 #if VLM_HAS_VARLEN_FLASH
   const auto type = q.scalar_type();
   if (!q.is_cuda() || (type != at::kBFloat16 && type != at::kHalf) || q.size(-1) % 8 != 0 || q.size(-1) > 256)
     return std::nullopt;
   return std::get<0>(at::_flash_attention_forward(q, k, v, cu_seqlens, cu_seqlens, max_seqlen, max_seqlen, 0.0,
-                                                  /*is_causal=*/true, /*return_debug_mask=*/false, scale));
+                                                  causal, /*return_debug_mask=*/false, scale));
 #else
-  (void)q, (void)k, (void)v, (void)cu_seqlens, (void)max_seqlen, (void)scale;
+  (void)q, (void)k, (void)v, (void)cu_seqlens, (void)max_seqlen, (void)scale, (void)causal;
   return std::nullopt;
 #endif
 }

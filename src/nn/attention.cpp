@@ -97,6 +97,21 @@ at::Tensor segment_attention(const at::Tensor& q, const at::Tensor& k, const at:
     const auto m = static_cast<int64_t>(starts.size());
     if (m * len == n) return attend(q.contiguous(), k.contiguous(), v.contiguous(), m, len);  // every row, in order
   }
+  bool covers = cu_seqlens.size() > 1 && cu_seqlens.front() == 0 && cu_seqlens.back() == n;
+  for (size_t i = 1; covers && i < cu_seqlens.size(); ++i) covers = cu_seqlens[i] >= cu_seqlens[i - 1];
+  if (covers) {
+    // Segments of several lengths covering every row: one call of the variable-length flash kernel where there is
+    // one (images of several sizes), rather than gathering and scattering each length's rows.
+    std::vector<int32_t> cu{0};
+    for (size_t i = 1; i < cu_seqlens.size(); ++i)
+      if (cu_seqlens[i] > cu.back()) cu.push_back(static_cast<int32_t>(cu_seqlens[i]));
+    const int64_t longest = starts_by_length.rbegin()->first;
+    if (q.is_cuda() && n < (int64_t{1} << 31))
+      if (auto out = compat::varlen_flash_attention(q.contiguous(), k.contiguous(), v.contiguous(),
+                                                    to_device_async(at::tensor(cu, at::kInt), q.device()), longest,
+                                                    scale, /*causal=*/false))
+        return *out;
+  }
   at::Tensor out = at::zeros_like(q);
   for (const auto& [len, starts] : starts_by_length) {
     const auto m = static_cast<int64_t>(starts.size());

@@ -1,5 +1,6 @@
 // Segment attention (nn/attention.h) against attention run on each segment alone: equal-length segments batched
-// into one call, mixed lengths grouped by length, empty segments; values and gradients.
+// into one call, mixed lengths grouped by length (on CUDA: one variable-length flash call), empty segments; values
+// and gradients.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -27,21 +28,28 @@ at::Tensor per_segment(const at::Tensor& q, const at::Tensor& k, const at::Tenso
   return at::cat(outs, 0);
 }
 
-void expect_matches(const std::vector<int64_t>& cu) {
+void expect_matches(const std::vector<int64_t>& cu, bool cuda = false) {
   torch::manual_seed(static_cast<uint64_t>(cu.back()));
-  const int64_t n = cu.back(), h = 3, d = 8;
-  const at::Tensor q = torch::randn({n, h, d}, torch::requires_grad());
-  const at::Tensor k = torch::randn({n, h, d}, torch::requires_grad());
-  const at::Tensor v = torch::randn({n, h, d}, torch::requires_grad());
-  const double scale = 1.0 / std::sqrt(8.0);
-  const at::Tensor got = vlm::nn::segment_attention(q, k, v, cu, scale);
-  const at::Tensor want = per_segment(q, k, v, cu, scale);
+  // CPU float32, or CUDA bfloat16 (the vision tower's head size, 80) against the definition in float32.
+  const int64_t n = cu.back(), h = cuda ? 2 : 3, d = cuda ? 80 : 8;
+  const double tol = cuda ? 2e-2 : 1e-5, grad_tol = cuda ? 5e-2 : 1e-5;
+  const auto opts = cuda ? torch::dtype(torch::kBFloat16).device(torch::kCUDA) : torch::dtype(torch::kFloat);
+  auto leaf = [](const at::Tensor& t) { return t.detach().requires_grad_(true); };
+  const at::Tensor q0 = torch::randn({n, h, d}, opts), k0 = torch::randn({n, h, d}, opts);
+  const at::Tensor v0 = torch::randn({n, h, d}, opts);
+  const at::Tensor q = leaf(q0), k = leaf(k0), v = leaf(v0);
+  const at::Tensor qr = leaf(q0.to(torch::kFloat)), kr = leaf(k0.to(torch::kFloat)), vr = leaf(v0.to(torch::kFloat));
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const at::Tensor got = vlm::nn::segment_attention(q, k, v, cu, scale).to(torch::kFloat);
+  const at::Tensor want = per_segment(qr, kr, vr, cu, scale);
   ASSERT_EQ(got.sizes(), want.sizes());
-  EXPECT_TRUE(torch::allclose(got, want, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(got, want, tol, tol)) << "max diff " << (got - want).abs().max().item<double>();
   const at::Tensor w = torch::randn_like(want);
   const auto g = torch::autograd::grad({(got * w).sum()}, {q, k, v});
-  const auto r = torch::autograd::grad({(want * w).sum()}, {q, k, v});
-  for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(torch::allclose(g[i], r[i], 1e-5, 1e-5)) << "gradient " << i;
+  const auto r = torch::autograd::grad({(want * w).sum()}, {qr, kr, vr});
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_TRUE(torch::allclose(g[i].to(torch::kFloat), r[i], grad_tol, grad_tol))
+        << "gradient " << i << " max diff " << (g[i].to(torch::kFloat) - r[i]).abs().max().item<double>();
 }
 
 }  // namespace
@@ -51,6 +59,13 @@ TEST(SegmentAttention, EqualSegmentsMatchEachSegmentAlone) { expect_matches({0, 
 TEST(SegmentAttention, MixedLengthsMatchEachSegmentAlone) { expect_matches({0, 16, 20, 36, 36, 45, 61}); }
 
 TEST(SegmentAttention, OneSegment) { expect_matches({0, 7}); }
+
+// On CUDA, segments of several lengths covering every row go through the variable-length flash kernel in one call.
+TEST(SegmentAttention, CudaMixedLengthsMatchTheDefinition) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA";
+  expect_matches({0, 100, 164, 164, 400, 403}, true);
+  expect_matches({0, 64, 128, 192}, true);  // one length: batched attention
+}
 
 // Grouped-query attention on CUDA without a mask (causal rows, each a segment of the variable-length flash kernel)
 // and with a packed row's mask, against the repeated-KV definition in fp32: values and gradients.
