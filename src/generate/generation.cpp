@@ -76,6 +76,7 @@ std::vector<int64_t> Generation::step() {
                                                   : sample(process_logits(next_logits_, context_, generated_, params_),
                                                            params_, rng_))
                                .to(at::kCPU)
+                               .to(at::kLong)
                                .contiguous();
     picked.assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
     produced_ += 1;
