@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -332,6 +333,10 @@ int main(int argc, char** argv) {
   app.add_flag("--gradient-checkpointing", a.gradient_checkpointing);
   app.add_flag("--checkpoint-offload", a.checkpoint_offload, "Checkpointing with layer inputs in pinned CPU memory");
   CLI11_PARSE(app, argc, argv);
+  if ((a.trace_step > 0) != !a.trace.empty()) {
+    std::fprintf(stderr, "bench_train: --trace-step N and --trace FILE go together\n");
+    return 2;
+  }
   try {
     const at::Device device(at::kCUDA);
     const vlm::LoadedModel loaded = vlm::load_model(a.model, {at::kBFloat16, device});
@@ -355,6 +360,9 @@ int main(int argc, char** argv) {
     std::vector<Step> steps = variable ? variable_steps(a.inputs, a.batch, a.packing, 0)  // pad id: masked anyway
                                        : fixed_steps(a.inputs);
     if (a.steps > 0 && static_cast<size_t>(a.steps) < steps.size()) steps.resize(static_cast<size_t>(a.steps));
+    VLM_CHECK(a.trace_step <= static_cast<int64_t>(steps.size()), "--trace-step ", a.trace_step,
+              " is past the last of ", steps.size(), " steps");
+    VLM_CHECK(a.trace.empty() || std::ofstream(a.trace).good(), "--trace: cannot write ", a.trace);
 
     vlm::reset_peak_memory(device);
     std::vector<double> times;

@@ -11,13 +11,26 @@ import json
 import sys
 
 
+def load(path):
+    try:
+        with open(path) as f:
+            events = json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit("trace_ops: %s: not a readable chrome trace (%s)" % (path, e))
+    events = events.get("traceEvents") if isinstance(events, dict) else events
+    if not isinstance(events, list):
+        sys.exit("trace_ops: %s: expected a list of events or {\"traceEvents\": [...]}" % path)
+    return events
+
+
 def main():
-    events = json.load(open(sys.argv[1]))
-    events = events["traceEvents"] if isinstance(events, dict) else events
+    if len(sys.argv) < 2 or (len(sys.argv) > 2 and not sys.argv[2].isdigit()):
+        sys.exit("usage: trace_ops.py TRACE.json [TOP]")
+    events = load(sys.argv[1])
     top = int(sys.argv[2]) if len(sys.argv) > 2 else 30
     by_thread = collections.defaultdict(list)
     for e in events:
-        if e.get("ph") == "X" and "dur" in e:
+        if isinstance(e, dict) and e.get("ph") == "X" and "dur" in e and "ts" in e:
             by_thread[e.get("tid")].append(e)
     names = collections.defaultdict(lambda: [0, 0.0])
     for tid, evs in by_thread.items():

@@ -9,6 +9,8 @@
 // asks for its first weight row in L2, the one input of the kernel that no earlier kernel writes.
 #include <algorithm>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <type_traits>
 
 #include "kernels/cuda_types.cuh"
@@ -157,12 +159,23 @@ Plan plan(const GemvArgs& a) {
   const auto kernel = gemv_kernel<T, M, kSwiglu, W>;
   const int64_t smem = M * a.k * 2;
   Plan p;
+  // Asked once per input size (eager decoding launches these kernels a hundred times a token).
+  static std::mutex mutex;
+  static std::map<int64_t, int> resident_by_smem;
   int resident = 0;
-  if ((smem > 48 * 1024 &&
-       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kGemvMaxInputBytes) != cudaSuccess) ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, W * 32, smem) != cudaSuccess) {
-    p.status = static_cast<int>(cudaGetLastError());
-    return p;
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (const auto it = resident_by_smem.find(smem); it != resident_by_smem.end()) {
+      resident = it->second;
+    } else {
+      if ((smem > 48 * 1024 && cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                    kGemvMaxInputBytes) != cudaSuccess) ||
+          cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, W * 32, smem) != cudaSuccess) {
+        p.status = static_cast<int>(cudaGetLastError());
+        return p;
+      }
+      resident_by_smem.emplace(smem, resident);
+    }
   }
   const int64_t sms = sm_count();
   p.blocks = std::max<int64_t>(1, std::min<int64_t>((a.n + W - 1) / W, std::max(resident, 1) * sms));

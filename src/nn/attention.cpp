@@ -97,7 +97,7 @@ at::Tensor segment_attention(const at::Tensor& q, const at::Tensor& k, const at:
     const auto m = static_cast<int64_t>(starts.size());
     if (m * len == n) return attend(q.contiguous(), k.contiguous(), v.contiguous(), m, len);  // every row, in order
   }
-  bool covers = cu_seqlens.size() > 1 && cu_seqlens.front() == 0 && cu_seqlens.back() == n;
+  bool covers = !starts_by_length.empty() && cu_seqlens.front() == 0 && cu_seqlens.back() == n;
   for (size_t i = 1; covers && i < cu_seqlens.size(); ++i) covers = cu_seqlens[i] >= cu_seqlens[i - 1];
   if (covers) {
     // Segments of several lengths covering every row: one call of the variable-length flash kernel where there is
