@@ -1,4 +1,5 @@
-// The matrix-vector products of a decoding step, vlm's kernel against torch's linear (cuBLAS), at the shapes of
+// The matrix-vector products of a decoding step, vlm's kernel against torch's linear (cuBLAS; for the "add_norm" rows
+// after vlm's add + RMSNorm kernel, which vlm runs inside the product), at the shapes of
 // Qwen2-VL-2B and -7B, batch 1, bf16. Each variant is captured in a CUDA graph of `--launches` products cycling
 // through enough copies of the weight to spill the L2 cache (as a step over all layers does), so the time is the
 // GPU's, without launch overhead. Also measures the card's device-to-device copy bandwidth, the roofline's unit.
@@ -73,11 +74,14 @@ int main(int argc, char** argv) {
     const char* name;
     int64_t n, k;
     bool bias, swiglu;
+    bool norm = false;  // with the residual add and RMSNorm before it (the decoding step's qkv and gate/up)
   };
   const std::vector<Shape> shapes = {
       {"2B", "qkv", 2048, 1536, true, false},          {"2B", "o_proj", 1536, 1536, false, false},
       {"2B", "gate_up+swiglu", 8960, 1536, false, true}, {"2B", "down_proj", 1536, 8960, false, false},
-      {"2B", "lm_head", 151936, 1536, false, false},   {"7B", "qkv", 4608, 3584, true, false},
+      {"2B", "lm_head", 151936, 1536, false, false},   {"2B", "add_norm+qkv", 2048, 1536, true, false, true},
+      {"2B", "add_norm+gate_up+swiglu", 8960, 1536, false, true, true},
+      {"7B", "qkv", 4608, 3584, true, false},
       {"7B", "o_proj", 3584, 3584, false, false},      {"7B", "gate_up+swiglu", 18944, 3584, false, true},
       {"7B", "down_proj", 3584, 18944, false, false},  {"7B", "lm_head", 152064, 3584, false, false}};
   for (const Shape& s : shapes) {
@@ -90,18 +94,26 @@ int main(int argc, char** argv) {
       if (s.swiglu) w2.push_back(torch::randn({s.n, s.k}, opts));
     }
     const at::Tensor x = torch::randn({1, 1, s.k}, opts), bias = s.bias ? torch::randn({s.n}, opts) : at::Tensor();
+    const at::Tensor residual = torch::randn({1, 1, s.k}, opts), norm_weight = torch::rand({s.k}, opts);
+    // The input of the product: x, or with s.norm rms_norm(x + residual) by torch's ops (the vlm side fuses it).
+    auto input = [&] { return s.norm ? vlm::ops::add_rms_norm(x, residual, norm_weight, 1e-6).second : x; };
     auto pick = [&](const std::vector<at::Tensor>& v, int i) { return v[static_cast<size_t>(i) % v.size()]; };
     const double torch_ms = graphed_ms(
         [&](int i) {
+          const at::Tensor in = input();
           if (s.swiglu)
-            (void)vlm::ops::swiglu(at::linear(x, pick(w, i)), at::linear(x, pick(w2, i)));
+            (void)vlm::ops::swiglu(at::linear(in, pick(w, i)), at::linear(in, pick(w2, i)));
           else
-            (void)at::linear(x, pick(w, i), bias);
+            (void)at::linear(in, pick(w, i), bias);
         },
         launches, repeats);
     const double vlm_ms = graphed_ms(
         [&](int i) {
-          if (s.swiglu)
+          if (s.norm && s.swiglu)
+            (void)vlm::ops::add_rms_norm_swiglu_linear(x, residual, norm_weight, 1e-6, pick(w, i), pick(w2, i));
+          else if (s.norm)
+            (void)vlm::ops::add_rms_norm_linear(x, residual, norm_weight, 1e-6, pick(w, i), bias);
+          else if (s.swiglu)
             (void)vlm::ops::swiglu_linear(x, pick(w, i), pick(w2, i));
           else
             (void)vlm::ops::linear(x, pick(w, i), bias);

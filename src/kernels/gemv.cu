@@ -2,11 +2,13 @@
 // cuBLAS's GEMM kernels for M = 1 leave a large share of the bandwidth unused on these shapes, and a decoding step
 // is nothing but such products. One warp computes one output column (weight row) for every input row: the inputs
 // sit in shared memory (normalised there first when the kernel also runs the norm before the projection), each
-// lane streams 16-byte pieces of the weight row (eight loads in flight), and the fp32 partial sums meet by warp
-// shuffles. Blocks loop over the rows; the grid is what is resident at once, and the block size (4 or 8 warps) the
-// one that leaves the busiest SM the fewest rows. (Sharing a row among several warps was slower on the H100:
-// bench/NOTES.md.) Launched as dependents (cuda_types.cuh): while the kernel before is still running, each warp
-// asks for its first weight row in L2, the one input of the kernel that no earlier kernel writes.
+// lane streams 16-byte pieces of the weight row, and the fp32 partial sums meet by warp shuffles. A warp walks its
+// rows in rounds of up to eight 16-byte loads a lane (a SwiGLU row is the gate row's rounds, then the up row's), and
+// the next round's loads are issued before the current round is used, so every warp keeps loads in flight from its
+// first round to its last, across row ends. The first round is loaded before the kernel waits on the one before it
+// (the weights are the one input no earlier kernel writes: launched as a dependent, cuda_types.cuh), and the inputs
+// are staged with asynchronous copies, so the wait and the staging overlap the first weight loads. The grid gives
+// every warp the same number of rows (within one), at most what is resident at once.
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -18,7 +20,7 @@
 namespace vlm::cuda {
 namespace {
 
-constexpr int kUnroll = 8;   // 16-byte weight loads in flight per lane
+constexpr int kUnroll = 8;   // 16-byte weight loads a lane per round
 constexpr int kMaxRows = 4;  // input rows handled together
 
 // Eight elements of T as floats.
@@ -29,75 +31,75 @@ __device__ __forceinline__ void unpack8(const uint4& v, float (&out)[8]) {
   for (int i = 0; i < 8; ++i) out[i] = to_f(p[i]);
 }
 
-template <typename T, int M>
-__device__ __forceinline__ void accumulate(const uint4& wv, const uint4* xs, int64_t kv, int64_t i, float (&acc)[M]) {
-  float w[8];
-  unpack8<T>(wv, w);
-#pragma unroll
-  for (int m = 0; m < M; ++m) {
-    float x[8];
-    unpack8<T>(xs[m * kv + i], x);
-#pragma unroll
-    for (int j = 0; j < 8; ++j) acc[m] = fmaf(w[j], x[j], acc[m]);
-  }
+// 16 bytes from global to shared memory without holding a register (cp.async on Ampere and later).
+__device__ __forceinline__ void copy16_async(uint4* smem, const uint4* gmem) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const auto s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
+#else
+  *smem = *gmem;
+#endif
 }
 
-// The dot products of weight row `row` with the M input rows in shared memory, summed over the warp (every lane
-// gets them).
-template <typename T, int M>
-__device__ __forceinline__ void row_dots(const T* __restrict__ w, int64_t row, const uint4* xs, int64_t kv,
-                                         float (&acc)[M]) {
-  const uint4* wr = reinterpret_cast<const uint4*>(w + row * kv * 8);
-  const int lane = threadIdx.x % 32;
-#pragma unroll
-  for (int m = 0; m < M; ++m) acc[m] = 0.f;
-  for (int64_t i = lane; i < kv; i += 32 * kUnroll) {
-    // All of a round's loads are issued before any is used (the last round's are predicated).
-    uint4 wv[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-      if (i + 32 * u < kv) wv[u] = __ldcs(wr + i + 32 * u);  // streamed: read once per step
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-      if (i + 32 * u < kv) accumulate<T, M>(wv[u], xs, kv, i + 32 * u, acc);
-  }
-#pragma unroll
-  for (int m = 0; m < M; ++m)
-    for (int off = 16; off > 0; off >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], off);
+__device__ __forceinline__ void wait_copies_async() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
 }
 
 // The M input rows [M, k] in shared memory (as 16-byte pieces): x itself, or with a norm weight
 // rms_norm(x + residual) * norm_weight with the numbers of add_rms_norm_forward (h = x + residual rounded, normalised
-// in fp32, rounded, times the weight); block 0 writes h to sum_out. Each block computes the norm itself: it is
-// small next to the weight rows the block streams.
+// in fp32, rounded, times the weight); block 0 writes h to sum_out. x and the residual (staged behind x) are copied
+// asynchronously, all at once. Each block computes the norm itself: it is small next to the weight rows it streams.
 template <typename T, int M>
 __device__ __forceinline__ void load_inputs(const GemvArgs& a, uint4* xs) {
-  const int64_t k = a.k;
-  if (!a.norm_weight) {
-    for (int64_t i = threadIdx.x; i < M * k / 8; i += blockDim.x) xs[i] = static_cast<const uint4*>(a.x)[i];
-    __syncthreads();
-    return;
+  const int64_t kv = a.k / 8, pieces = M * kv;
+  uint4* rs = xs + pieces;
+  for (int64_t i = threadIdx.x; i < pieces; i += blockDim.x) {
+    copy16_async(xs + i, static_cast<const uint4*>(a.x) + i);
+    if (a.residual) copy16_async(rs + i, static_cast<const uint4*>(a.residual) + i);
   }
-  const auto* x = static_cast<const T*>(a.x);
-  const auto* r = static_cast<const T*>(a.residual);
+  wait_copies_async();
+  __syncthreads();
+  if (!a.norm_weight) return;
   const auto* nw = static_cast<const T*>(a.norm_weight);
-  auto* h_out = blockIdx.x == 0 ? static_cast<T*>(a.sum_out) : nullptr;
-  T* h = reinterpret_cast<T*>(xs);
+  auto* h_out = blockIdx.x == 0 ? static_cast<uint4*>(a.sum_out) : nullptr;
   for (int m = 0; m < M; ++m) {
     float sum = 0.f;
-    for (int64_t i = threadIdx.x; i < k; i += blockDim.x) {
-      const int64_t j = m * k + i;
-      const T hv = r ? from_f<T>(to_f(x[j]) + to_f(r[j])) : x[j];
-      h[j] = hv;
-      if (h_out) h_out[j] = hv;
-      sum += to_f(hv) * to_f(hv);
+    for (int64_t i = m * kv + threadIdx.x; i < (m + 1) * kv; i += blockDim.x) {
+      uint4 hv = xs[i];
+      if (a.residual) {
+        const uint4 rv = rs[i];
+        auto* h = reinterpret_cast<T*>(&hv);
+        const auto* r = reinterpret_cast<const T*>(&rv);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) h[j] = from_f<T>(to_f(h[j]) + to_f(r[j]));
+        xs[i] = hv;
+        if (h_out) h_out[i] = hv;
+      }
+      float h[8];
+      unpack8<T>(hv, h);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) sum += h[j] * h[j];
     }
-    const float inv = rsqrtf(block_sum(sum) / static_cast<float>(k) + a.eps);
-    for (int64_t i = threadIdx.x; i < k; i += blockDim.x)  // each thread rereads only what it wrote
-      h[m * k + i] = from_f<T>(to_f(nw[i]) * to_f(from_f<T>(to_f(h[m * k + i]) * inv)));
+    const float inv = rsqrtf(block_sum(sum) / static_cast<float>(a.k) + a.eps);
+    for (int64_t i = m * kv + threadIdx.x; i < (m + 1) * kv; i += blockDim.x) {  // each thread rereads its own
+      uint4 v = xs[i];
+      auto* h = reinterpret_cast<T*>(&v);
+      const T* wn = nw + (i - m * kv) * 8;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) h[j] = from_f<T>(to_f(wn[j]) * to_f(from_f<T>(to_f(h[j]) * inv)));
+      xs[i] = v;
+    }
   }
   __syncthreads();
 }
+
+// Where a warp is in its work: the row, the part of it (0: w, 1: w_up) and the round within the part.
+struct Cursor {
+  int64_t row;
+  int part, round;
+};
 
 // Plain: y[m, r] = x[m, :] . w[r, :] (+ bias[r]) in fp32, rounded once.
 // kSwiglu: y[m, r] = silu(g) * u with g = x[m, :] . w[r, :] and u = x[m, :] . w_up[r, :], each rounded to T first
@@ -106,35 +108,92 @@ __device__ __forceinline__ void load_inputs(const GemvArgs& a, uint4* xs) {
 template <typename T, int M, bool kSwiglu, int W>
 __global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
   extern __shared__ uint4 xs[];
-  const int64_t n = a.n, kv = a.k / 8;
-  const auto* w = static_cast<const T*>(a.w);
-  const int64_t first = blockIdx.x * W + threadIdx.x / 32;
-  if (threadIdx.x % 32 == 0 && first < n) {
-    const auto bytes = static_cast<uint32_t>(a.k * sizeof(T));
-    prefetch_l2(w + first * a.k, bytes);
-    if constexpr (kSwiglu) prefetch_l2(static_cast<const T*>(a.w_up) + first * a.k, bytes);
-  }
+  constexpr int kParts = kSwiglu ? 2 : 1;
+  const int64_t n = a.n, kv = a.k / 8, warps = static_cast<int64_t>(gridDim.x) * W;
+  const int lane = threadIdx.x % 32;
+  const int rounds = static_cast<int>((kv + 32 * kUnroll - 1) / (32 * kUnroll));  // a part's
+  const auto* w = static_cast<const uint4*>(a.w);
+  const auto* w_up = static_cast<const uint4*>(a.w_up);
+  // Issues the loads of the round at c into buf (the last round of a part is partial: its loads are predicated).
+  auto load = [&](const Cursor& c, uint4 (&buf)[kUnroll]) {
+    const uint4* wr = (kSwiglu && c.part == 1 ? w_up : w) + c.row * kv + static_cast<int64_t>(c.round) * 32 * kUnroll +
+                      lane;
+    const int64_t left = kv - static_cast<int64_t>(c.round) * 32 * kUnroll - lane;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      if (32 * u < left) buf[u] = __ldcs(wr + 32 * u);  // streamed: read once a step
+  };
+  auto advance = [&](Cursor& c) {
+    if (++c.round < rounds) return;
+    c.round = 0;
+    if (++c.part < kParts) return;
+    c.part = 0;
+    c.row += warps;
+  };
+
+  Cursor cur{blockIdx.x * W + static_cast<int64_t>(threadIdx.x / 32), 0, 0};
+  uint4 wv[kUnroll];
+  if (cur.row < n) load(cur, wv);
   wait_for_producers();
   load_inputs<T, M>(a, xs);
   const auto* bias = static_cast<const T*>(a.bias);
   auto* y = static_cast<T*>(a.y);
-  const int64_t warps = static_cast<int64_t>(gridDim.x) * W;
-  for (int64_t row = first; row < n; row += warps) {
-    float g[M], u[M];
-    row_dots<T, M>(w, row, xs, kv, g);
-    if constexpr (kSwiglu) row_dots<T, M>(static_cast<const T*>(a.w_up), row, xs, kv, u);
-    if (threadIdx.x % 32 != 0) continue;
+  float g[M], u[M];
 #pragma unroll
-    for (int m = 0; m < M; ++m) {
-      if constexpr (kSwiglu) {
-        const float gm = to_f(from_f<T>(g[m])), um = to_f(from_f<T>(u[m]));
-        y[m * n + row] = from_f<T>(gm / (1.f + __expf(-gm)) * um);
-      } else {
-        y[m * n + row] = from_f<T>(g[m] + (bias ? to_f(bias[row]) : 0.f));
+  for (int m = 0; m < M; ++m) g[m] = u[m] = 0.f;
+  while (cur.row < n) {
+    Cursor next = cur;
+    advance(next);
+    uint4 nv[kUnroll];
+    if (next.row < n) load(next, nv);
+    // This round's pieces against the inputs (the part picks the sums: a branch, so they stay in registers).
+    const int64_t i0 = static_cast<int64_t>(cur.round) * 32 * kUnroll + lane;
+    auto accumulate = [&](float (&acc)[M]) {
+#pragma unroll
+      for (int k8 = 0; k8 < kUnroll; ++k8) {
+        const int64_t i = i0 + 32 * k8;
+        if (i >= kv) break;
+        float w[8];
+        unpack8<T>(wv[k8], w);
+#pragma unroll
+        for (int m = 0; m < M; ++m) {
+          float x[8];
+          unpack8<T>(xs[m * kv + i], x);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) acc[m] = fmaf(w[j], x[j], acc[m]);
+        }
       }
+    };
+    if (kSwiglu && cur.part == 1)
+      accumulate(u);
+    else
+      accumulate(g);
+    if (next.row != cur.row) {  // the row is done: sum over the warp, lane 0 writes
+#pragma unroll
+      for (int m = 0; m < M; ++m)
+        for (int off = 16; off > 0; off >>= 1) {
+          g[m] += __shfl_xor_sync(0xffffffffu, g[m], off);
+          if constexpr (kSwiglu) u[m] += __shfl_xor_sync(0xffffffffu, u[m], off);
+        }
+      if (lane == 0) {
+#pragma unroll
+        for (int m = 0; m < M; ++m) {
+          if constexpr (kSwiglu) {
+            const float gm = to_f(from_f<T>(g[m])), um = to_f(from_f<T>(u[m]));
+            y[m * n + cur.row] = from_f<T>(gm / (1.f + __expf(-gm)) * um);
+          } else {
+            y[m * n + cur.row] = from_f<T>(g[m] + (bias ? to_f(bias[cur.row]) : 0.f));
+          }
+        }
+      }
+#pragma unroll
+      for (int m = 0; m < M; ++m) g[m] = u[m] = 0.f;
     }
+#pragma unroll
+    for (int k8 = 0; k8 < kUnroll; ++k8) wv[k8] = nv[k8];
+    cur = next;
   }
-  allow_dependents();  // the weights are read: the next kernel may start prefetching its own
+  allow_dependents();  // the weights are read: the next kernel may start
 }
 
 int sm_count() {
@@ -147,8 +206,11 @@ int sm_count() {
   return count;
 }
 
-// A launch of the kernel with W warps a block: as many blocks as are resident at once (the occupancy calculator's
-// count, at most one warp a row), and the rows the busiest SM computes with that grid.
+// The shared memory of a launch: the input rows, and the residual's staged behind them.
+int64_t smem_bytes(const GemvArgs& a, int m) { return m * a.k * 2 * (a.residual ? 2 : 1); }
+
+// A launch of the kernel with W warps a block: the fewest blocks that give every warp the rows it would have with all
+// resident blocks (the occupancy calculator's count), and the rows the busiest SM computes with that grid.
 struct Plan {
   int64_t blocks = 0, busiest = 0;
   int status = 0;
@@ -157,7 +219,7 @@ struct Plan {
 template <typename T, int M, bool kSwiglu, int W>
 Plan plan(const GemvArgs& a) {
   const auto kernel = gemv_kernel<T, M, kSwiglu, W>;
-  const int64_t smem = M * a.k * 2;
+  const int64_t smem = smem_bytes(a, M);
   Plan p;
   // Asked once per input size (eager decoding launches these kernels a hundred times a token).
   static std::mutex mutex;
@@ -169,7 +231,7 @@ Plan plan(const GemvArgs& a) {
       resident = it->second;
     } else {
       if ((smem > 48 * 1024 && cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                    kGemvMaxInputBytes) != cudaSuccess) ||
+                                                    2 * kGemvMaxInputBytes) != cudaSuccess) ||
           cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, W * 32, smem) != cudaSuccess) {
         p.status = static_cast<int>(cudaGetLastError());
         return p;
@@ -178,20 +240,20 @@ Plan plan(const GemvArgs& a) {
     }
   }
   const int64_t sms = sm_count();
-  p.blocks = std::max<int64_t>(1, std::min<int64_t>((a.n + W - 1) / W, std::max(resident, 1) * sms));
-  const int64_t rows_per_warp = (a.n + p.blocks * W - 1) / (p.blocks * W);
+  const int64_t rows_per_warp = (a.n + std::max(resident, 1) * sms * W - 1) / (std::max(resident, 1) * sms * W);
+  const int64_t warps = (a.n + rows_per_warp - 1) / rows_per_warp;
+  p.blocks = std::max<int64_t>(1, (warps + W - 1) / W);
   p.busiest = (p.blocks + sms - 1) / sms * W * rows_per_warp;
   return p;
 }
 
-// Blocks of 8 warps unless blocks of 4 leave the busiest SM fewer rows (down_proj's 1,536 rows: 192 blocks of 8 put
-// 16 rows on some of the H100's 132 SMs, 384 blocks of 4 at most 12).
+// Blocks of 8 warps unless blocks of 4 leave the busiest SM fewer rows.
 template <typename T, int M, bool kSwiglu>
 int launch(const GemvArgs& a, void* stream) {
   const Plan wide = plan<T, M, kSwiglu, 8>(a), narrow = plan<T, M, kSwiglu, 4>(a);
   if (wide.status != 0) return wide.status;
   if (narrow.status != 0) return narrow.status;
-  const int64_t smem = M * a.k * 2;
+  const int64_t smem = smem_bytes(a, M);
   if (narrow.busiest < wide.busiest)
     return launch_dependent(gemv_kernel<T, M, kSwiglu, 4>, static_cast<unsigned>(narrow.blocks), 128, smem, stream, a);
   return launch_dependent(gemv_kernel<T, M, kSwiglu, 8>, static_cast<unsigned>(wide.blocks), 256, smem, stream, a);
