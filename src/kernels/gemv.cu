@@ -49,20 +49,24 @@ __device__ __forceinline__ void wait_copies_async() {
 
 // The M input rows [M, k] in shared memory (as 16-byte pieces): x itself, or with a norm weight
 // rms_norm(x + residual) * norm_weight with the numbers of add_rms_norm_forward (h = x + residual rounded, normalised
-// in fp32, rounded, times the weight); block 0 writes h to sum_out. x and the residual (staged behind x) are copied
-// asynchronously, all at once. Each block computes the norm itself: it is small next to the weight rows it streams.
+// in fp32, rounded, times the weight); block 0 writes h to sum_out. x, the residual and the norm weight (staged
+// behind x) are copied asynchronously, all at once. Each block computes the norm itself: it is small next to the
+// weight rows it streams.
 template <typename T, int M>
 __device__ __forceinline__ void load_inputs(const GemvArgs& a, uint4* xs) {
   const int64_t kv = a.k / 8, pieces = M * kv;
   uint4* rs = xs + pieces;
+  uint4* ns = rs + (a.residual ? pieces : 0);
   for (int64_t i = threadIdx.x; i < pieces; i += blockDim.x) {
     copy16_async(xs + i, static_cast<const uint4*>(a.x) + i);
     if (a.residual) copy16_async(rs + i, static_cast<const uint4*>(a.residual) + i);
   }
+  if (a.norm_weight)
+    for (int64_t i = threadIdx.x; i < kv; i += blockDim.x)
+      copy16_async(ns + i, static_cast<const uint4*>(a.norm_weight) + i);
   wait_copies_async();
   __syncthreads();
   if (!a.norm_weight) return;
-  const auto* nw = static_cast<const T*>(a.norm_weight);
   auto* h_out = blockIdx.x == 0 ? static_cast<uint4*>(a.sum_out) : nullptr;
   for (int m = 0; m < M; ++m) {
     float sum = 0.f;
@@ -85,8 +89,9 @@ __device__ __forceinline__ void load_inputs(const GemvArgs& a, uint4* xs) {
     const float inv = rsqrtf(block_sum(sum) / static_cast<float>(a.k) + a.eps);
     for (int64_t i = m * kv + threadIdx.x; i < (m + 1) * kv; i += blockDim.x) {  // each thread rereads its own
       uint4 v = xs[i];
+      const uint4 nv = ns[i - m * kv];
       auto* h = reinterpret_cast<T*>(&v);
-      const T* wn = nw + (i - m * kv) * 8;
+      const auto* wn = reinterpret_cast<const T*>(&nv);
 #pragma unroll
       for (int j = 0; j < 8; ++j) h[j] = from_f<T>(to_f(wn[j]) * to_f(from_f<T>(to_f(h[j]) * inv)));
       xs[i] = v;
@@ -206,8 +211,25 @@ int sm_count() {
   return count;
 }
 
-// The shared memory of a launch: the input rows, and the residual's staged behind them.
-int64_t smem_bytes(const GemvArgs& a, int m) { return m * a.k * 2 * (a.residual ? 2 : 1); }
+// The shared memory of a launch: the input rows, and the residual and the norm weight staged behind them.
+int64_t smem_bytes(int64_t m, int64_t k, bool residual, bool norm) {
+  return m * k * 2 * (residual ? 2 : 1) + (norm ? k * 2 : 0);
+}
+int64_t smem_bytes(const GemvArgs& a, int64_t m) {
+  return smem_bytes(m, a.k, a.residual != nullptr, a.norm_weight != nullptr);
+}
+
+// The most shared memory a launch stages: kGemvMaxInputBytes, or less where the device has less (host code; asked
+// once). Leaves 1 KB for the kernel's static shared memory.
+int64_t smem_limit() {
+  static const int64_t limit = [] {
+    int device = 0, n = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&n, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+    return std::min<int64_t>(kGemvMaxInputBytes, static_cast<int64_t>(n) - 1024);
+  }();
+  return limit;
+}
 
 // A launch of the kernel with W warps a block: the fewest blocks that give every warp the rows it would have with all
 // resident blocks (the occupancy calculator's count), and the rows the busiest SM computes with that grid.
@@ -231,7 +253,7 @@ Plan plan(const GemvArgs& a) {
       resident = it->second;
     } else {
       if ((smem > 48 * 1024 && cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                    2 * kGemvMaxInputBytes) != cudaSuccess) ||
+                                                    static_cast<int>(smem_limit())) != cudaSuccess) ||
           cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, W * 32, smem) != cudaSuccess) {
         p.status = static_cast<int>(cudaGetLastError());
         return p;
@@ -271,16 +293,21 @@ int with_rows(int64_t m, F&& f) {
   return static_cast<int>(cudaErrorInvalidValue);
 }
 
-bool fits(ElemType type, int64_t m, int64_t k) {
-  return type != ElemType::kF32 && m >= 1 && m <= kMaxRows && k > 0 && k % 8 == 0 && m * k * 2 <= kGemvMaxInputBytes;
+bool fits(ElemType type, int64_t m, int64_t k, bool residual, bool norm) {
+  if (type == ElemType::kF32 || m < 1 || m > kMaxRows || k <= 0 || k % 8 != 0) return false;
+  const int64_t smem = smem_bytes(m, k, residual, norm);
+  return smem <= smem_limit();
 }
 
 }  // namespace
 
-bool gemv_supported(ElemType type, int64_t m, int64_t k) { return fits(type, m, k); }
+bool gemv_supported(ElemType type, int64_t m, int64_t k, bool residual, bool norm) {
+  return fits(type, m, k, residual, norm);
+}
 
 int gemv_forward(ElemType type, const GemvArgs& a, void* stream) {
-  if (!fits(type, a.m, a.k) || (a.residual && !a.norm_weight)) return static_cast<int>(cudaErrorInvalidValue);
+  if (!fits(type, a.m, a.k, a.residual != nullptr, a.norm_weight != nullptr) || (a.residual && !a.norm_weight))
+    return static_cast<int>(cudaErrorInvalidValue);
   if (a.n == 0 && !a.sum_out) return 0;
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);

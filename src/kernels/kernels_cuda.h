@@ -88,9 +88,10 @@ int decode_attention_forward(ElemType type, const void* q, const void* k, const 
 //   plain (w_up null): y[m, r] = in[m, :] . w[r, :] (+ bias[r]) for w [N, K], bias [N] or null, y [M, N];
 //   SwiGLU (w_up set):  y[m, r] = silu(g) * u with g, u the products with w and w_up [N, K], each rounded to the
 //                       element type first (the numbers of two plain products and swiglu_forward).
-// gemv_supported says which shapes the kernel takes: M <= 4, K a multiple of 8, the inputs at most
-// kGemvMaxInputBytes (they sit in shared memory). Pointers 16-byte aligned.
-constexpr int64_t kGemvMaxInputBytes = 64 * 1024;
+// gemv_supported says which shapes the kernel takes: M <= 4, K a multiple of 8, what it stages in shared memory (x,
+// and with a norm the residual and the norm weight) at most kGemvMaxInputBytes and within the device's limit.
+// Pointers 16-byte aligned.
+constexpr int64_t kGemvMaxInputBytes = 96 * 1024;
 struct GemvArgs {
   const void* x = nullptr;
   const void* residual = nullptr;
@@ -103,7 +104,7 @@ struct GemvArgs {
   void* y = nullptr;
   int64_t m = 0, n = 0, k = 0;
 };
-bool gemv_supported(ElemType type, int64_t m, int64_t k);
+bool gemv_supported(ElemType type, int64_t m, int64_t k, bool residual = false, bool norm = false);
 int gemv_forward(ElemType type, const GemvArgs& args, void* stream);
 
 }  // namespace vlm::cuda

@@ -559,10 +559,11 @@ namespace {
 #ifdef VLM_WITH_CUDA
 // The matrix-vector kernels' case: CUDA fp16 / bf16 without autograd, few rows, weights [N, K] contiguous and
 // 16-byte aligned like the inputs.
-bool gemv_inputs(const at::Tensor& x, std::initializer_list<const at::Tensor*> weights) {
+bool gemv_inputs(const at::Tensor& x, std::initializer_list<const at::Tensor*> weights, bool residual = false,
+                 bool norm = false) {
   if (!kernel_inputs({&x}) || x.dim() == 0) return false;
   const int64_t k = x.size(-1);
-  if (!cuda::gemv_supported(*elem_type(x.scalar_type()), k == 0 ? 0 : x.numel() / k, k)) return false;
+  if (!cuda::gemv_supported(*elem_type(x.scalar_type()), k == 0 ? 0 : x.numel() / k, k, residual, norm)) return false;
   for (const at::Tensor* w : weights)
     if (!kernel_inputs({&x, w}) || w->dim() != 2 || w->size(1) != k || !w->is_contiguous() ||
         reinterpret_cast<uintptr_t>(w->data_ptr()) % 16 != 0)
@@ -601,7 +602,8 @@ std::optional<std::pair<at::Tensor, at::Tensor>> try_gemv(const at::Tensor& x, c
                                                           const at::Tensor& w, const at::Tensor& w_up,
                                                           const at::Tensor& bias) {
 #ifdef VLM_WITH_CUDA
-  if (!gemv_inputs(x, {&w}) || (w_up.defined() && (!gemv_inputs(x, {&w_up}) || w_up.sizes() != w.sizes())) ||
+  if (!gemv_inputs(x, {&w}, residual.defined(), norm_weight.defined()) ||
+      (w_up.defined() && (!gemv_inputs(x, {&w_up}) || w_up.sizes() != w.sizes())) ||
       (bias.defined() && !(kernel_inputs({&x, &bias}) && bias.dim() == 1 && bias.size(0) == w.size(0))) ||
       (residual.defined() && !(kernel_inputs({&x, &residual}) && residual.sizes() == x.sizes())) ||
       (norm_weight.defined() &&
@@ -609,7 +611,7 @@ std::optional<std::pair<at::Tensor, at::Tensor>> try_gemv(const at::Tensor& x, c
     return std::nullopt;
   const at::Tensor rows = gemv_rows(x);
   const at::Tensor r = residual.defined() ? gemv_rows(residual) : residual;
-  const at::Tensor nw = norm_weight.defined() ? norm_weight.contiguous() : norm_weight;
+  const at::Tensor nw = norm_weight.defined() ? gemv_rows(norm_weight) : norm_weight;
   const at::Tensor b = bias.defined() ? bias.contiguous() : bias;
   at::Tensor y = at::empty(output_sizes(x, w.size(0)), x.options());
   at::Tensor h = residual.defined() ? at::empty_like(rows).view(x.sizes()) : x;

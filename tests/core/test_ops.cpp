@@ -340,12 +340,12 @@ TEST(Ops, LinearCudaMatchesReference) {
   struct Shape {
     int64_t m, n, k;
   };
-  // Kernel shapes (m <= 4; k % 8 == 0; the down projection's k 8960; full and partial rounds of the unrolled loads)
-  // and ones that go to torch's linear (m 5, k 12, fp32).
+  // Kernel shapes (m <= 4; k % 8 == 0; the down projection's k 8960, 4 rows of it over 48 KB of shared memory; full
+  // and partial rounds of the unrolled loads) and ones that go to torch's linear (m 5, k 12, fp32).
   for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
     for (const Shape s : {Shape{1, 1, 8}, Shape{1, 2051, 1536}, Shape{2, 7, 8960}, Shape{3, 300, 72}, Shape{4, 33, 136},
-                          Shape{1, 1536, 8960}, Shape{3, 5, 4096}, Shape{4, 33, 2048}, Shape{5, 19, 64},
-                          Shape{2, 9, 12}})
+                          Shape{1, 1536, 8960}, Shape{3, 5, 4096}, Shape{4, 33, 2048}, Shape{4, 19, 8960},
+                          Shape{5, 19, 64}, Shape{2, 9, 12}})
       for (bool with_bias : {false, true}) {
         const auto opts = torch::device(torch::kCUDA).dtype(type);
         // x is a column slice (not contiguous) when it can be: the op copies it.
@@ -397,9 +397,11 @@ TEST(Ops, AddRmsNormLinearCudaMatchesReference) {
   struct Shape {
     int64_t m, n, k;
   };
-  // The kernel's shapes and one that falls back (m 5); with and without the residual; plain and SwiGLU.
+  // The kernel's shapes (over 48 KB of shared memory: 2 x 8960 with the residual, 4 x 8960 without) and ones that
+  // fall back (4 x 8960 with the residual: over its 96 KB; m 5); with and without the residual; plain and SwiGLU.
   for (auto type : {torch::kHalf, torch::kBFloat16})
-    for (const Shape s : {Shape{1, 2048, 1536}, Shape{2, 37, 200}, Shape{4, 9, 8960}, Shape{5, 11, 64}})
+    for (const Shape s :
+         {Shape{1, 2048, 1536}, Shape{2, 37, 200}, Shape{2, 9, 8960}, Shape{4, 9, 8960}, Shape{5, 11, 64}})
       for (bool with_residual : {false, true}) {
         const auto opts = torch::device(torch::kCUDA).dtype(type);
         const at::Tensor x = torch::randn({s.m, 1, s.k}, opts) * 3;
