@@ -7,8 +7,9 @@
 // the next round's loads are issued before the current round is used, so every warp keeps loads in flight from its
 // first round to its last, across row ends. The first round is loaded before the kernel waits on the one before it
 // (the weights are the one input no earlier kernel writes: launched as a dependent, cuda_types.cuh), and the inputs
-// are staged with asynchronous copies, so the wait and the staging overlap the first weight loads. The grid gives
-// every warp the same number of rows (within one), at most what is resident at once.
+// are staged with asynchronous copies, so the wait and the staging overlap the first weight loads; each warp releases
+// the next kernel once its last loads are issued, so that kernel's first loads overlap this one's last rounds. The
+// grid gives every warp the same number of rows (within one), at most what is resident at once.
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -150,7 +151,10 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
     Cursor next = cur;
     advance(next);
     uint4 nv[kUnroll];
-    if (next.row < n) load(next, nv);
+    if (next.row < n)
+      load(next, nv);
+    else
+      allow_dependents();  // this warp's loads are all issued: the next kernel may start (its first loads overlap)
     // This round's pieces against the inputs (the part picks the sums: a branch, so they stay in registers).
     const int64_t i0 = static_cast<int64_t>(cur.round) * 32 * kUnroll + lane;
     auto accumulate = [&](float (&acc)[M]) {
@@ -198,7 +202,7 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
     for (int k8 = 0; k8 < kUnroll; ++k8) wv[k8] = nv[k8];
     cur = next;
   }
-  allow_dependents();  // the weights are read: the next kernel may start
+  allow_dependents();  // (warps without rows)
 }
 
 int sm_count() {
