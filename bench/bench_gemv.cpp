@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   torch::NoGradGuard no_grad;
+  const vlm::ops::SettledWeights settled;  // as in a decoding step (the weights are written before, then synchronized)
   const auto opts = torch::device(torch::kCUDA).dtype(torch::kBFloat16);
   {
     const at::Tensor a = torch::empty({int64_t{1} << 29}, opts), b = torch::empty_like(a);  // 1 GiB each
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
     const at::Tensor residual = torch::randn({1, 1, s.k}, opts), norm_weight = torch::rand({s.k}, opts);
     // The input of the product: x, or with s.norm rms_norm(x + residual) by torch's ops (the vlm side fuses it).
     auto input = [&] { return s.norm ? vlm::ops::add_rms_norm(x, residual, norm_weight, 1e-6).second : x; };
+    torch::cuda::synchronize();
     auto pick = [&](const std::vector<at::Tensor>& v, int i) { return v[static_cast<size_t>(i) % v.size()]; };
     const double torch_ms = graphed_ms(
         [&](int i) {

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "kernels/ops.h"
 
 #ifdef VLM_WITH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
@@ -57,6 +58,7 @@ DecodeRunner::~DecodeRunner() {
 bool DecodeRunner::graphed() const { return graph_ != nullptr; }
 
 at::Tensor DecodeRunner::step(const at::Tensor& tokens) {
+  const ops::SettledWeights settled;  // a step writes no weight (captured into the graph's kernels too)
 #ifdef VLM_WITH_CUDA
   if (graph_) {
     VLM_CHECK(tokens.sizes() == graph_->tokens.sizes(), "decode batch shape changed under a captured CUDA graph");

@@ -5,9 +5,10 @@
 // lane streams 16-byte pieces of the weight row, and the fp32 partial sums meet by warp shuffles. A warp walks its
 // rows in rounds of up to eight 16-byte loads a lane (a SwiGLU row is the gate row's rounds, then the up row's), and
 // the next round's loads are issued before the current round is used, so every warp keeps loads in flight from its
-// first round to its last, across row ends. The first round is loaded before the kernel waits on the one before it
-// (the weights are the one input no earlier kernel writes: launched as a dependent, cuda_types.cuh), and the inputs
-// are staged with asynchronous copies, so the wait and the staging overlap the first weight loads; each warp releases
+// first round to its last, across row ends. Where the caller vouches that the kernel just before does not write the
+// weights (GemvArgs::weights_settled: a decoding step), the first round is loaded before the kernel waits on that one
+// (launched as a dependent, cuda_types.cuh), else only asked for in L2 there; the inputs are staged with asynchronous
+// copies, so the wait and the staging overlap the first weight loads; each warp releases
 // the next kernel once its last loads are issued, so that kernel's first loads overlap this one's last rounds. The
 // grid gives every warp the same number of rows (within one), at most what is resident at once.
 #include <algorithm>
@@ -139,8 +140,18 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
 
   Cursor cur{blockIdx.x * W + static_cast<int64_t>(threadIdx.x / 32), 0, 0};
   uint4 wv[kUnroll];
-  if (cur.row < n) load(cur, wv);
-  wait_for_producers();
+  if (a.weights_settled) {
+    if (cur.row < n) load(cur, wv);
+    wait_for_producers();
+  } else {  // the weights may still be in writing: only a hint before the wait (cuda_types.cuh)
+    if (lane == 0 && cur.row < n) {
+      const auto bytes = static_cast<uint32_t>(a.k * sizeof(T));
+      prefetch_l2(w + cur.row * kv, bytes);
+      if constexpr (kSwiglu) prefetch_l2(w_up + cur.row * kv, bytes);
+    }
+    wait_for_producers();
+    if (cur.row < n) load(cur, wv);
+  }
   load_inputs<T, M>(a, xs);
   const auto* bias = static_cast<const T*>(a.bias);
   auto* y = static_cast<T*>(a.y);

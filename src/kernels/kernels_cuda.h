@@ -103,6 +103,9 @@ struct GemvArgs {
   const void* bias = nullptr;
   void* y = nullptr;
   int64_t m = 0, n = 0, k = 0;
+  // No kernel just before this one in the stream writes w or w_up: their first loads may be issued before the
+  // dependent-launch wait (only a data-independent L2 hint otherwise).
+  bool weights_settled = false;
 };
 bool gemv_supported(ElemType type, int64_t m, int64_t k, bool residual = false, bool norm = false);
 int gemv_forward(ElemType type, const GemvArgs& args, void* stream);

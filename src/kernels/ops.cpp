@@ -587,6 +587,14 @@ std::vector<int64_t> output_sizes(const at::Tensor& x, int64_t n) {
 
 }  // namespace
 
+namespace {
+thread_local bool settled_weights = false;
+}  // namespace
+
+SettledWeights::SettledWeights() : previous_(settled_weights) { settled_weights = true; }
+SettledWeights::~SettledWeights() { settled_weights = previous_; }
+bool SettledWeights::active() { return settled_weights; }
+
 at::Tensor linear_reference(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
   const at::Tensor y = at::linear(x.to(at::kFloat), w.to(at::kFloat), bias.defined() ? bias.to(at::kFloat) : bias);
   return y.to(x.scalar_type());
@@ -626,6 +634,7 @@ std::optional<std::pair<at::Tensor, at::Tensor>> try_gemv(const at::Tensor& x, c
   a.bias = b.defined() ? b.data_ptr() : nullptr;
   a.y = y.data_ptr();
   a.m = rows.size(0), a.n = w.size(0), a.k = rows.size(1);
+  a.weights_settled = SettledWeights::active();
   const int err = cuda::gemv_forward(*elem_type(x.scalar_type()), a, current_stream());
   VLM_CHECK(err == 0, "gemv CUDA kernel failed with CUDA error ", err);
   return std::make_pair(h, y);

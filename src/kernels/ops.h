@@ -94,6 +94,23 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::
 at::Tensor decode_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                       const at::Tensor& mask, double scale);
 
+// While one is alive on this thread, the matrix-vector kernels below (linear, swiglu_linear, add_rms_norm_linear,
+// add_rms_norm_swiglu_linear) load their first weights before the kernel ahead of them in the stream has finished:
+// the caller vouches that no kernel writes a weight just before the product that reads it, as in a decoding step
+// (the weights are parameters). Without one they only ask for those weights in L2 there, which is right for any
+// input and cost ~10% of the decoding speed (bench/NOTES.md, session 8). Guards nest.
+class SettledWeights {
+ public:
+  SettledWeights();
+  ~SettledWeights();
+  SettledWeights(const SettledWeights&) = delete;
+  SettledWeights& operator=(const SettledWeights&) = delete;
+  static bool active();
+
+ private:
+  bool previous_;
+};
+
 // x [..., K] times w [N, K] transposed, plus bias [N] when defined: torch's linear. On CUDA, fp16 / bf16 inputs of at
 // most four rows without autograd (a decoding step) go through a matrix-vector kernel that streams w at the memory
 // bandwidth; everything else is torch's linear. The reference computes in fp32 and rounds once.

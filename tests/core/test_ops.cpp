@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -346,17 +347,38 @@ TEST(Ops, LinearCudaMatchesReference) {
     for (const Shape s : {Shape{1, 1, 8}, Shape{1, 2051, 1536}, Shape{2, 7, 8960}, Shape{3, 300, 72}, Shape{4, 33, 136},
                           Shape{1, 1536, 8960}, Shape{3, 5, 4096}, Shape{4, 33, 2048}, Shape{4, 19, 8960},
                           Shape{5, 19, 64}, Shape{2, 9, 12}})
-      for (bool with_bias : {false, true}) {
-        const auto opts = torch::device(torch::kCUDA).dtype(type);
-        // x is a column slice (not contiguous) when it can be: the op copies it.
-        const at::Tensor x = torch::randn({s.m, s.k + 8}, opts).narrow(1, 8, s.k);
-        const at::Tensor w = torch::randn({s.n, s.k}, opts), b = with_bias ? torch::randn({s.n}, opts) : at::Tensor();
-        const at::Tensor got = vlm::ops::linear(x.view({s.m, 1, s.k}).squeeze(1), w, b);
-        const at::Tensor ref = vlm::ops::linear_reference(x, w, b);
-        ASSERT_EQ(got.sizes(), ref.sizes());
-        EXPECT_LT(relative_max_error(got, ref), type == torch::kFloat ? 1e-5 : 1e-2)
-            << c10::toString(type) << " " << s.m << "x" << s.n << "x" << s.k << " bias " << with_bias;
-      }
+      for (bool with_bias : {false, true})
+        for (bool settled : {false, true}) {
+          const auto opts = torch::device(torch::kCUDA).dtype(type);
+          // x is a column slice (not contiguous) when it can be: the op copies it.
+          const at::Tensor x = torch::randn({s.m, s.k + 8}, opts).narrow(1, 8, s.k);
+          const at::Tensor w = torch::randn({s.n, s.k}, opts), b = with_bias ? torch::randn({s.n}, opts) : at::Tensor();
+          // Settled weights are read before the kernel ahead finishes: here that kernel wrote w, so wait for it.
+          if (settled) torch::cuda::synchronize();
+          std::optional<vlm::ops::SettledWeights> guard;
+          if (settled) guard.emplace();
+          const at::Tensor got = vlm::ops::linear(x.view({s.m, 1, s.k}).squeeze(1), w, b);
+          guard.reset();
+          const at::Tensor ref = vlm::ops::linear_reference(x, w, b);
+          ASSERT_EQ(got.sizes(), ref.sizes());
+          EXPECT_LT(relative_max_error(got, ref), type == torch::kFloat ? 1e-5 : 1e-2)
+              << c10::toString(type) << " " << s.m << "x" << s.n << "x" << s.k << " bias " << with_bias
+              << " settled " << settled;
+        }
+}
+
+TEST(Ops, SettledWeightsGuardsNest) {
+  EXPECT_FALSE(vlm::ops::SettledWeights::active());
+  {
+    const vlm::ops::SettledWeights outer;
+    EXPECT_TRUE(vlm::ops::SettledWeights::active());
+    {
+      const vlm::ops::SettledWeights inner;
+      EXPECT_TRUE(vlm::ops::SettledWeights::active());
+    }
+    EXPECT_TRUE(vlm::ops::SettledWeights::active());
+  }
+  EXPECT_FALSE(vlm::ops::SettledWeights::active());
 }
 
 TEST(Ops, LinearKeepsLeadingDimensions) {
