@@ -77,8 +77,10 @@ __device__ __forceinline__ float block_max(float v) {
 
 // Programmatic dependent launch (Hopper and later). A kernel started by launch_dependent() may begin while the
 // kernel before it in the stream is still running, so it must call wait_for_producers() (every thread, on every
-// path) before it reads what an earlier kernel wrote or writes anything; before that it may only prefetch data no
-// kernel in flight writes, and only into L2 (a hint: the loads after the wait read the current values). A kernel
+// path) before it reads what an earlier kernel wrote or writes anything. Before the wait it may read only data that
+// the kernel just before it does not write (those further back have finished and flushed by the time that one
+// lets it start: ours release their dependents after their own wait, others launch without overlap); data it
+// cannot vouch for it may only ask for in L2 (a hint: the loads after the wait read the current values). A kernel
 // lets the next one start by calling allow_dependents() after its main loads (or, without the call, as it exits):
 // released at its start, whole chains of waiting kernels piled up and their prefetches evicted each other
 // (bench/NOTES.md). On older cards, or with VLM_PDL=0 in the environment, these launches are plain ones and the
