@@ -8,9 +8,9 @@
 // first round to its last, across row ends. Where the caller vouches that the kernel just before does not write the
 // weights (GemvArgs::weights_settled: a decoding step), the first round is loaded before the kernel waits on that one
 // (launched as a dependent, cuda_types.cuh), else only asked for in L2 there; the inputs are staged with asynchronous
-// copies, so the wait and the staging overlap the first weight loads; each warp releases
-// the next kernel once its last loads are issued, so that kernel's first loads overlap this one's last rounds. The
-// grid gives every warp the same number of rows (within one), at most what is resident at once.
+// copies, so the wait and the staging overlap the first weight loads; each warp releases the next kernel once its
+// last loads are issued, so that kernel's first loads overlap this one's last rounds. The grid gives every warp the
+// same number of rows (within one), at most what is resident at once.
 #include <algorithm>
 #include <cstdint>
 #include <map>
