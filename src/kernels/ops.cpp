@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <vector>
 
@@ -531,27 +532,109 @@ at::Tensor decode_attention_reference(const at::Tensor& q, const at::Tensor& k, 
   return compat::scaled_dot_product_attention(q, repeat(k), repeat(v), mask.view({b, 1, 1, t}), false, scale);
 }
 
+#ifdef VLM_WITH_CUDA
+namespace {
+
+int tmp_attn() {  // TEMPORARY A/B switch: 1 = split, 2 = late
+  static const int v = [] {
+    const char* e = std::getenv("VLM_TMP_ATTN");
+    return e ? std::atoi(e) : 0;
+  }();
+  return v;
+}
+
+// The decode attention kernel's counters (one int per batch row and head, zero between launches: each launch leaves
+// them zero). One buffer per device for each thread, never freed (it may outlive the CUDA context at exit): a
+// thread's launches on one device are ordered by its stream (DecodeRunner captures with nothing pending).
+int* decode_attention_counters(const at::Device& device, int64_t n) {
+  thread_local auto* buffers = new std::vector<at::Tensor>();
+  const auto index = static_cast<size_t>(device.index());
+  if (buffers->size() <= index) buffers->resize(index + 1);
+  at::Tensor& counters = (*buffers)[index];
+  if (!counters.defined() || counters.numel() < n)
+    counters = at::zeros({std::max<int64_t>(n, 1024)}, at::TensorOptions().dtype(at::kInt).device(device));
+  return counters.data_ptr<int>();
+}
+
+// Runs the kernel for q [B, H, 1, D] (or a step's fused projection, when args.positions is set), caches k, v
+// [B, Hkv, T, D] and mask [B, T] bool, all checked by the caller; returns y [B, H, 1, D].
+at::Tensor decode_attention_kernel(cuda::DecodeAttentionArgs args, const at::Tensor& q, const at::Tensor& k_cache,
+                                   const at::Tensor& v_cache, const at::Tensor& mask) {
+  const int64_t b = k_cache.size(0), t = k_cache.size(2), d = k_cache.size(3);
+  const at::Tensor m = mask.reshape({b, t}).contiguous();
+  at::Tensor y = at::empty({b, args.h, 1, d}, q.options());
+  at::Tensor work = at::empty({cuda::decode_attention_workspace(b, args.h, t, d)}, q.options().dtype(at::kFloat));
+  args.q = q.data_ptr();
+  args.k_cache = k_cache.data_ptr();
+  args.v_cache = v_cache.data_ptr();
+  args.mask = reinterpret_cast<const uint8_t*>(m.data_ptr<bool>());
+  args.y = y.data_ptr();
+  args.workspace = work.data_ptr<float>();
+  args.counters = decode_attention_counters(q.device(), b * args.h);
+  args.b = b;
+  args.hkv = k_cache.size(1);
+  args.t = t;
+  args.d = d;
+  const int err = cuda::decode_attention_forward(*elem_type(q.scalar_type()), args, current_stream());
+  VLM_CHECK(err == 0, "decode attention CUDA kernel failed with CUDA error ", err);
+  return y;
+}
+
+}  // namespace
+#endif
+
 at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
                             double scale) {
 #ifdef VLM_WITH_CUDA
-  const int64_t d = q.size(-1);
   if (q.dim() == 4 && q.size(2) == 1 && k.dim() == 4 && kernel_inputs({&q, &k, &v}) && mask.is_cuda() &&
-      mask.scalar_type() == at::kBool && d % 32 == 0 && d <= 256 && q.size(1) % k.size(1) == 0 &&
-      k.sizes() == v.sizes() && mask.size(-1) == k.size(2) && k.size(2) > 0) {
-    const int64_t b = q.size(0), h = q.size(1), hkv = k.size(1), t = k.size(2);
-    const at::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
-    const at::Tensor m = mask.reshape({b, t}).contiguous();
-    at::Tensor y = at::empty_like(qc);
-    at::Tensor work = at::empty({cuda::decode_attention_workspace(b, h, t, d)}, q.options().dtype(at::kFloat));
-    const int err = cuda::decode_attention_forward(
-        *elem_type(q.scalar_type()), qc.data_ptr(), kc.data_ptr(), vc.data_ptr(),
-        reinterpret_cast<const uint8_t*>(m.data_ptr<bool>()), y.data_ptr(), work.data_ptr<float>(), b, h, hkv, t, d,
-        static_cast<float>(scale), current_stream());
-    VLM_CHECK(err == 0, "decode attention CUDA kernel failed with CUDA error ", err);
-    return y;
+      mask.scalar_type() == at::kBool && k.sizes() == v.sizes() && q.size(0) == k.size(0) && q.size(3) == k.size(3) &&
+      mask.numel() == k.size(0) * k.size(2) &&
+      cuda::decode_attention_supported(q.size(1), k.size(1), k.size(2), k.size(3))) {
+    cuda::DecodeAttentionArgs args;
+    args.h = q.size(1);
+    args.scale = static_cast<float>(scale);
+    return decode_attention_kernel(args, q.contiguous(), k.contiguous(), v.contiguous(), mask);
   }
 #endif
   return decode_attention_reference(q, k, v, mask, scale);
+}
+
+at::Tensor decode_qkv_attention_reference(const at::Tensor& qkv, const at::Tensor& positions,
+                                          const at::Tensor& inv_freq, const at::Tensor& k_cache,
+                                          const at::Tensor& v_cache, const at::Tensor& slot, const at::Tensor& mask,
+                                          int64_t heads, double scale) {
+  const at::Tensor q = rope_qkv_decode_reference(qkv, positions, inv_freq, k_cache, v_cache, slot, heads);
+  return decode_attention_reference(q, k_cache, v_cache, mask, scale);
+}
+
+at::Tensor decode_qkv_attention(const at::Tensor& qkv, const at::Tensor& positions, const at::Tensor& inv_freq,
+                                const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& slot,
+                                const at::Tensor& mask, int64_t heads, double scale) {
+#ifdef VLM_WITH_CUDA
+  if (k_cache.dim() == 4 && kernel_inputs({&qkv, &k_cache, &v_cache}) && k_cache.is_contiguous() &&
+      v_cache.is_contiguous() && v_cache.sizes() == k_cache.sizes() &&
+      qkv.numel() == k_cache.size(0) * (heads + 2 * k_cache.size(1)) * k_cache.size(3) && positions.is_cuda() &&
+      positions.scalar_type() == at::kLong && positions.numel() == k_cache.size(0) && inv_freq.is_cuda() &&
+      inv_freq.scalar_type() == at::kFloat && inv_freq.numel() == k_cache.size(3) / 2 && slot.is_cuda() &&
+      slot.scalar_type() == at::kLong && slot.numel() == 1 && mask.is_cuda() && mask.scalar_type() == at::kBool &&
+      mask.numel() == k_cache.size(0) * k_cache.size(2) &&
+      cuda::decode_attention_supported(heads, k_cache.size(1), k_cache.size(2), k_cache.size(3)) &&
+      tmp_attn() != 1) {
+    const at::Tensor rows = qkv.reshape({k_cache.size(0), -1}).contiguous();
+    const at::Tensor pos = positions.contiguous(), inv = inv_freq.contiguous();
+    cuda::DecodeAttentionArgs args;
+    args.q_row = rows.stride(0);
+    args.positions = pos.data_ptr<int64_t>();
+    args.inv_freq = inv.data_ptr<float>();
+    args.slot = slot.data_ptr<int64_t>();
+    args.h = heads;
+    args.scale = static_cast<float>(scale);
+    args.cache_settled = SettledWeights::active() && tmp_attn() != 2;
+    return decode_attention_kernel(args, rows, k_cache, v_cache, mask);
+  }
+#endif
+  const at::Tensor q = rope_qkv_decode(qkv, positions, inv_freq, k_cache, v_cache, slot, heads);
+  return decode_attention(q, k_cache, v_cache, mask, scale);
 }
 
 namespace {

@@ -87,18 +87,30 @@ at::Tensor quick_gelu(const at::Tensor& x);
 at::Tensor quick_gelu_reference(const at::Tensor& x);
 
 // Attention of one query per head over a key/value cache: q [B, H, 1, D], k, v [B, Hkv, T, D] (grouped-query:
-// head h reads KV head h / (H / Hkv)), mask [B, T] bool (true = attend). Returns [B, H, 1, D]. The kernel splits
-// the keys over many blocks (flash-decoding); the reference repeats the KV heads and runs SDPA.
+// head h reads KV head h / (H / Hkv)), mask [B, T] bool (true = attend; any shape of B * T elements). Returns
+// [B, H, 1, D]. The kernel splits the keys over many blocks (flash-decoding) and merges them in the same launch; the
+// reference repeats the KV heads and runs SDPA.
 at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
                             double scale);
 at::Tensor decode_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                       const at::Tensor& mask, double scale);
 
+// A whole decoding step's attention from its fused projection: rope_qkv_decode then decode_attention over the
+// updated caches, with the same numbers. On CUDA one kernel (RoPE, cache write, attention and merge).
+at::Tensor decode_qkv_attention(const at::Tensor& qkv, const at::Tensor& positions, const at::Tensor& inv_freq,
+                                const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& slot,
+                                const at::Tensor& mask, int64_t heads, double scale);
+at::Tensor decode_qkv_attention_reference(const at::Tensor& qkv, const at::Tensor& positions,
+                                          const at::Tensor& inv_freq, const at::Tensor& k_cache,
+                                          const at::Tensor& v_cache, const at::Tensor& slot, const at::Tensor& mask,
+                                          int64_t heads, double scale);
+
 // While one is alive on this thread, the matrix-vector kernels below (linear, swiglu_linear, add_rms_norm_linear,
-// add_rms_norm_swiglu_linear) load their first weights before the kernel ahead of them in the stream has finished:
-// the caller vouches that no kernel writes a weight just before the product that reads it, as in a decoding step
-// (the weights are parameters). Without one they only ask for those weights in L2 there, which is right for any
-// input and cost ~10% of the decoding speed (bench/NOTES.md, session 8). Guards nest.
+// add_rms_norm_swiglu_linear) load their first weights before the kernel ahead of them in the stream has finished,
+// and decode_qkv_attention its caches and mask: the caller vouches that no kernel writes a weight just before the
+// product that reads it, nor the caches or mask just before the attention, as in a decoding step (the weights are
+// parameters; the mask is set at the step's start). Without one they only ask for those weights in L2 there, which
+// is right for any input and cost ~10% of the decoding speed (bench/NOTES.md, session 8). Guards nest.
 class SettledWeights {
  public:
   SettledWeights();

@@ -234,6 +234,8 @@ TEST(Ops, DecodeAttentionCudaMatchesReference) {
       EXPECT_TRUE(torch::allclose(got.to(torch::kFloat), ref, tolerance(type), tolerance(type)))
           << c10::toString(type) << " b" << s.b << " h" << s.h << "/" << s.hkv << " t" << s.t << " d" << s.d
           << " max diff " << (got.to(torch::kFloat) - ref).abs().max().item<double>();
+      // The chunks' merge counters are left ready for the next launch.
+      EXPECT_TRUE(torch::equal(vlm::ops::decode_attention(q, k, v, mask, scale), got));
     }
 }
 
@@ -323,6 +325,51 @@ TEST(Ops, RopeQkvDecodeCudaMatchesReference) {
           << what;
       EXPECT_TRUE(torch::equal(a.v_cache, v_ref)) << what;
     }
+}
+
+// The fused step (RoPE, cache write, attention) against the reference ops one after the other, with the caches and
+// mask loaded before the dependent-launch wait or after it.
+TEST(Ops, DecodeQkvAttentionCudaMatchesReference) {
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(10);
+  struct Shape {
+    int64_t b, h, hkv, t, d, slot;
+  };
+  for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
+    for (const Shape s : {Shape{1, 12, 2, 300, 128, 297}, Shape{3, 6, 3, 37, 64, 0}, Shape{2, 4, 4, 64, 32, 63},
+                          Shape{2, 28, 4, 1000, 128, 511}, Shape{1, 8, 1, 40, 256, 32}})
+      for (const bool settled : {false, true}) {
+        const auto opts = torch::device(torch::kCUDA).dtype(type);
+        const DecodeStepInputs a = decode_step_inputs(s.b, s.h, s.hkv, s.t, s.d, s.slot, opts);
+        // Random holes, the step's slot marked as a decoding step marks it, the positions after it unfilled.
+        at::Tensor mask = torch::rand({s.b, 1, 1, s.t}, torch::device(torch::kCUDA)) < 0.7;
+        mask.narrow(3, s.slot, 1).fill_(true);
+        mask.narrow(3, s.slot + 1, s.t - s.slot - 1).fill_(false);
+        const double scale = 1.0 / std::sqrt(static_cast<double>(s.d));
+        const at::Tensor k_ref = a.k_cache.clone(), v_ref = a.v_cache.clone();
+        std::optional<vlm::ops::SettledWeights> guard;
+        if (settled) guard.emplace();
+        const at::Tensor y = vlm::ops::decode_qkv_attention(a.qkv, a.positions, a.inv_freq, a.k_cache, a.v_cache,
+                                                            a.slot, mask, s.h, scale);
+        guard.reset();
+        const at::Tensor y_ref = vlm::ops::decode_qkv_attention_reference(a.qkv, a.positions, a.inv_freq, k_ref,
+                                                                          v_ref, a.slot, mask, s.h, scale);
+        const std::string what = std::string(c10::toString(type)) + " b" + std::to_string(s.b) + " h" +
+                                 std::to_string(s.h) + "/" + std::to_string(s.hkv) + " t" + std::to_string(s.t) +
+                                 " d" + std::to_string(s.d) + " slot " + std::to_string(s.slot) +
+                                 (settled ? " settled" : "");
+        ASSERT_EQ(y.sizes(), y_ref.sizes()) << what;
+        EXPECT_TRUE(torch::allclose(y.to(torch::kFloat), y_ref.to(torch::kFloat), tolerance(type), tolerance(type)))
+            << what << " max diff " << (y.to(torch::kFloat) - y_ref.to(torch::kFloat)).abs().max().item<double>();
+        EXPECT_TRUE(torch::allclose(a.k_cache.to(torch::kFloat), k_ref.to(torch::kFloat), tolerance(type),
+                                    tolerance(type)))
+            << what;
+        EXPECT_TRUE(torch::equal(a.v_cache, v_ref)) << what;
+        // Again over the caches it wrote: the same output, the merge counters left ready.
+        const at::Tensor again = vlm::ops::decode_qkv_attention(a.qkv, a.positions, a.inv_freq, a.k_cache,
+                                                                a.v_cache, a.slot, mask, s.h, scale);
+        EXPECT_TRUE(torch::equal(again, y)) << what;
+      }
 }
 
 namespace {

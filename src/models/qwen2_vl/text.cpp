@@ -36,10 +36,9 @@ at::Tensor TextAttentionImpl::decode_step(const at::Tensor& qkv, const nn::CosSi
   VLM_CHECK(cache && cache->slot().defined() && qkv.size(1) == 1 && mask.dense,
             "a fused decoding step needs a fixed KV cache");
   const auto [k_cache, v_cache] = cache->layer(layer);
-  const at::Tensor q =
-      ops::rope_qkv_decode(qkv, rope.positions, rope.inv_freq, k_cache, v_cache, cache->slot(), heads);
   const at::Tensor out =
-      nn::gqa_attention(q, k_cache, v_cache, mask, 1.0 / std::sqrt(static_cast<double>(head_dim)));
+      ops::decode_qkv_attention(qkv, rope.positions, rope.inv_freq, k_cache, v_cache, cache->slot(), *mask.dense,
+                                heads, 1.0 / std::sqrt(static_cast<double>(head_dim)));
   return o_proj(out.transpose(1, 2).reshape({b, 1, heads * head_dim}));
 }
 
