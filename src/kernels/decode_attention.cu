@@ -73,6 +73,18 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(DecodeAtt
       vf[p][i] = cached && i < per_lane ? to_f(vr[i]) : 0.f;
     }
   }
+  // cos and sin in fp32, rounded to T as a table in T would be; element j uses frequency j % (D/2).
+  float c[kPerLane], s[kPerLane];
+  if constexpr (kFused) {
+    const float position = static_cast<float>(a.positions[b]);
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) {
+      float sn = 0.f, cs = 0.f;
+      if (i < per_lane) sincosf(position * a.inv_freq[(lane % 16) * per_lane + i], &sn, &cs);
+      c[i] = to_f(from_f<T>(cs));
+      s[i] = to_f(from_f<T>(sn));
+    }
+  }
   if (early) wait_for_producers();
 
   const T* qkv = static_cast<const T*>(a.q) + (kFused ? b * a.q_row : 0);
@@ -84,16 +96,6 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(DecodeAtt
     acc[i] = 0.f;
   }
   if constexpr (kFused) {
-    // cos and sin in fp32, rounded to T as a table in T would be; element j uses frequency j % (D/2).
-    float c[kPerLane], s[kPerLane];
-    const float position = static_cast<float>(a.positions[b]);
-#pragma unroll
-    for (int i = 0; i < kPerLane; ++i) {
-      float sn = 0.f, cs = 0.f;
-      if (i < per_lane) sincosf(position * a.inv_freq[(lane % 16) * per_lane + i], &sn, &cs);
-      c[i] = to_f(from_f<T>(cs));
-      s[i] = to_f(from_f<T>(sn));
-    }
     rotate_head<T>(qv, c, s, lane, per_lane);
 #pragma unroll
     for (int p = 0; p < kPerWarp; ++p) {
@@ -108,7 +110,9 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(DecodeAtt
       rotate_head<T>(kf[p], c, s, lane, per_lane);
       if (head % group == 0) {
         const int64_t at = kv_base + slot * d + lane * per_lane;
-        for (int i = 0; i < per_lane; ++i) {
+#pragma unroll
+        for (int i = 0; i < kPerLane; ++i) {
+          if (i >= per_lane) break;
           k_cache[at + i] = from_f<T>(kf[p][i]);
           v_cache[at + i] = from_f<T>(vf[p][i]);
         }
@@ -143,7 +147,9 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(DecodeAtt
     s_m[warp] = m;
     s_l[warp] = l;
   }
-  for (int i = 0; i < per_lane; ++i) s_acc[warp][lane * per_lane + i] = acc[i];
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i)
+    if (i < per_lane) s_acc[warp][lane * per_lane + i] = acc[i];
   __syncthreads();
   float* work = a.workspace + static_cast<int64_t>(bh) * chunks * (d + 2);
   float* out = work + static_cast<int64_t>(chunk) * (d + 2);
@@ -218,6 +224,135 @@ int decode_attention_forward(ElemType type, const DecodeAttentionArgs& a, void* 
     using T = decltype(tag);
     if (a.positions) return launch_dependent(decode_attention_kernel<T, true>, grid, kWarps * 32, smem, stream, a);
     return launch_dependent(decode_attention_kernel<T, false>, grid, kWarps * 32, smem, stream, a);
+  });
+}
+
+// TEMPORARY: the three-kernel path for the A/B.
+namespace old_tmp {
+// Workspace per (b, h, chunk): m, l, then acc[D].
+template <typename T>
+__global__ void __launch_bounds__(kWarps * 32) old_chunk_kernel(
+    const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, const uint8_t* __restrict__ mask,
+    float* __restrict__ work, int h, int hkv, int64_t t, int d, float scale) {
+  wait_for_producers();
+  const int bh = blockIdx.x, chunk = blockIdx.y;
+  const int b = bh / h, head = bh % h, kv_head = head / (h / hkv);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int per_lane = d / 32;
+  const T* qr = q + static_cast<int64_t>(bh) * d;
+  const int64_t kv_base = (static_cast<int64_t>(b) * hkv + kv_head) * t * d;
+  float qv[kPerLane], acc[kPerLane];
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) {
+    qv[i] = i < per_lane ? to_f(qr[lane * per_lane + i]) * scale : 0.f;
+    acc[i] = 0.f;
+  }
+  // This warp's positions: kPerWarp consecutive ones. Keys and values of all of them are loaded before use.
+  const int64_t first = static_cast<int64_t>(chunk) * kChunk + warp * kPerWarp;
+  float kf[kPerWarp][kPerLane], vf[kPerWarp][kPerLane];
+  bool live[kPerWarp];
+#pragma unroll
+  for (int p = 0; p < kPerWarp; ++p) {
+    const int64_t pos = first + p;
+    live[p] = pos < t && mask[static_cast<int64_t>(b) * t + pos];
+    const T* kr = k + kv_base + pos * d + lane * per_lane;
+    const T* vr = v + kv_base + pos * d + lane * per_lane;
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) {
+      kf[p][i] = live[p] && i < per_lane ? to_f(kr[i]) : 0.f;
+      vf[p][i] = live[p] && i < per_lane ? to_f(vr[i]) : 0.f;
+    }
+  }
+  float m = -FLT_MAX, l = 0.f;
+#pragma unroll
+  for (int p = 0; p < kPerWarp; ++p) {
+    float s = 0.f;
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) s += qv[i] * kf[p][i];
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    if (!live[p]) continue;
+    const float m_new = fmaxf(m, s);
+    const float correction = __expf(m - m_new), e = __expf(s - m_new);
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) acc[i] = acc[i] * correction + e * vf[p][i];
+    l = l * correction + e;
+    m = m_new;
+  }
+  // Merge the warps.
+  __shared__ float s_m[kWarps], s_l[kWarps];
+  __shared__ float s_acc[kWarps][kMaxD];
+  if (lane == 0) {
+    s_m[warp] = m;
+    s_l[warp] = l;
+  }
+  for (int i = 0; i < per_lane; ++i) s_acc[warp][lane * per_lane + i] = acc[i];
+  __syncthreads();
+  float* out = work + (static_cast<int64_t>(bh) * gridDim.y + chunk) * (d + 2);
+  float big = -FLT_MAX;
+  for (int w = 0; w < kWarps; ++w)
+    if (s_l[w] > 0.f) big = fmaxf(big, s_m[w]);
+  if (threadIdx.x == 0) {
+    float total = 0.f;
+    for (int w = 0; w < kWarps; ++w) total += s_l[w] > 0.f ? s_l[w] * __expf(s_m[w] - big) : 0.f;
+    out[0] = big;
+    out[1] = total;
+  }
+  for (int i = threadIdx.x; i < d; i += blockDim.x) {
+    float sum = 0.f;
+    for (int w = 0; w < kWarps; ++w)
+      if (s_l[w] > 0.f) sum += s_acc[w][i] * __expf(s_m[w] - big);
+    out[2 + i] = sum;
+  }
+}
+
+// One block per (batch, head): the chunks' weights exp(m_c - max) go to shared memory first (a thread per chunk),
+// so the sums over chunks below are independent loads rather than a chain.
+template <typename T>
+__global__ void old_merge_kernel(const float* __restrict__ work, T* __restrict__ y, int chunks, int d) {
+  extern __shared__ float weight[];  // [chunks]
+  __shared__ float s_inv;
+  wait_for_producers();
+  const int bh = blockIdx.x;
+  const float* w = work + static_cast<int64_t>(bh) * chunks * (d + 2);
+  float big = -FLT_MAX;
+  for (int c = threadIdx.x; c < chunks; c += blockDim.x)
+    if (w[c * (d + 2) + 1] > 0.f) big = fmaxf(big, w[c * (d + 2)]);
+  big = block_max(big);
+  float total = 0.f;
+  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+    const float l = w[c * (d + 2) + 1];
+    weight[c] = l > 0.f ? __expf(w[c * (d + 2)] - big) : 0.f;
+    total += l > 0.f ? l * weight[c] : 0.f;
+  }
+  total = block_sum(total);
+  if (threadIdx.x == 0) s_inv = total > 0.f ? 1.f / total : 0.f;
+  __syncthreads();
+  for (int i = threadIdx.x; i < d; i += blockDim.x) {
+    float sum = 0.f;
+#pragma unroll 4
+    for (int c = 0; c < chunks; ++c) sum += w[c * (d + 2) + 2 + i] * weight[c];
+    y[static_cast<int64_t>(bh) * d + i] = from_f<T>(sum * s_inv);
+  }
+}
+
+}  // namespace old_tmp
+using namespace old_tmp;
+int decode_attention_forward_old_tmp(ElemType type, const void* q, const void* k, const void* v, const uint8_t* mask, void* y,
+                             float* workspace, int64_t b, int64_t h, int64_t hkv, int64_t t, int64_t d, float scale,
+                             void* stream) {
+  if (d % 32 != 0 || d > kMaxD || hkv <= 0 || h % hkv != 0 || t <= 0) return static_cast<int>(cudaErrorInvalidValue);
+  if (b * h == 0) return 0;
+  const dim3 grid(static_cast<unsigned>(b * h), static_cast<unsigned>(chunks_of(t)));
+  return dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    const int status = launch_dependent(old_chunk_kernel<T>, grid, kWarps * 32, 0, stream,
+                                        static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
+                                        mask, workspace, static_cast<int>(h), static_cast<int>(hkv), t,
+                                        static_cast<int>(d), scale);
+    if (status != 0) return status;
+    const int64_t chunks = chunks_of(t);
+    return launch_dependent(old_merge_kernel<T>, static_cast<unsigned>(b * h), 128, chunks * sizeof(float), stream,
+                            workspace, static_cast<T*>(y), static_cast<int>(chunks), static_cast<int>(d));
   });
 }
 
