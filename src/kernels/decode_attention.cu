@@ -1,14 +1,13 @@
-// Attention of one query per (batch, head) over a KV cache, for decoding (flash-decoding), in one kernel: the keys
-// are split into chunks of kChunk positions, one block per (batch, head, chunk); each warp loads the keys and values
-// of its kPerWarp positions at once (so a block costs about one memory round trip), then runs an online softmax
-// (running max m, sum l, weighted values acc) in fp32; the warps are merged in shared memory and the block's partial
-// result goes to the workspace. The last block of a head to finish (a counter per head, reset by that block) merges
-// the chunks. Masked positions are skipped.
+// Attention of one query per (batch, head) over a KV cache, for decoding (flash-decoding): the keys are split into
+// chunks of kChunk positions, one block per (batch, head, chunk); each warp loads the keys and values of its kPerWarp
+// positions at once (so a block costs about one memory round trip), then runs an online softmax (running max m, sum
+// l, weighted values acc) in fp32; the warps are merged in shared memory, and a second kernel merges the chunks.
+// Masked positions are skipped.
 //
-// Fused into a decoding step, the kernel also takes the step's q/k/v projection: every block rotates its query head
-// (RoPE, as rope_qkv_decode_kernel rotates it), the block whose chunk holds the step's slot takes that position's key
-// and value from the projection (rotating the key) and the first query head of each KV group writes them to the
-// caches: one kernel a layer where RoPE, attention and the merge took three.
+// Fused into a decoding step, the chunk kernel also takes the step's q/k/v projection: every block rotates its query
+// head (RoPE, as rope_qkv_decode_kernel rotates it), the block whose chunk holds the step's slot takes that
+// position's key and value from the projection (rotating the key), and the first query head of each KV group writes
+// them to the caches: two kernels a layer where RoPE and attention took three.
 #include <cfloat>
 
 #include "kernels/cuda_types.cuh"
@@ -21,7 +20,7 @@ constexpr int kPerWarp = 4;                   // positions a warp loads together
 constexpr int kChunk = kWarps * kPerWarp;     // positions per block
 constexpr int kMaxD = 256;
 constexpr int kPerLane = kMaxD / 32;
-constexpr int64_t kMaxMergeBytes = 32 * 1024;  // the merging block's weights, one float a chunk
+constexpr int64_t kMaxMergeBytes = 32 * 1024;  // the merge kernel's weights, one float a chunk
 
 int64_t chunks_of(int64_t t) { return (t + kChunk - 1) / kChunk; }
 
@@ -39,10 +38,9 @@ __device__ __forceinline__ void rotate_head(float (&x)[kPerLane], const float (&
   }
 }
 
-// Workspace per (b, h, chunk): m, l, then acc[D]. Dynamic shared memory: one float per chunk.
+// Workspace per (b, h, chunk): m, l, then acc[D].
 template <typename T, bool kFused>
-__global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(DecodeAttentionArgs a) {
-  extern __shared__ float weight[];
+__global__ void __launch_bounds__(kWarps * 32) decode_chunk_kernel(DecodeAttentionArgs a) {
   const int bh = blockIdx.x, chunk = blockIdx.y, chunks = gridDim.y;
   const int h = static_cast<int>(a.h), hkv = static_cast<int>(a.hkv), d = static_cast<int>(a.d);
   const int64_t t = a.t;
@@ -141,8 +139,6 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(DecodeAtt
   // Merge the warps into this chunk's partial result.
   __shared__ float s_m[kWarps], s_l[kWarps];
   __shared__ float s_acc[kWarps][kMaxD];
-  __shared__ bool s_last;
-  __shared__ float s_inv;
   if (lane == 0) {
     s_m[warp] = m;
     s_l[warp] = l;
@@ -168,147 +164,12 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(DecodeAtt
       if (s_l[w] > 0.f) sum += s_acc[w][i] * __expf(s_m[w] - big);
     out[2 + i] = sum;
   }
-
-  // The last block of this head to get here merges the chunks: their weights exp(m_c - max) go to shared memory
-  // first, so the sums over chunks are independent loads rather than a chain. Other blocks' partials are read
-  // through L2 (__ldcg), where their fenced writes are.
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) s_last = atomicAdd(a.counters + bh, 1) == chunks - 1;
-  __syncthreads();
-  if (!s_last) return;
-  __threadfence();
-  big = -FLT_MAX;
-  for (int c = threadIdx.x; c < chunks; c += blockDim.x)
-    if (__ldcg(work + c * (d + 2) + 1) > 0.f) big = fmaxf(big, __ldcg(work + c * (d + 2)));
-  big = block_max(big);
-  float total = 0.f;
-  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-    const float lc = __ldcg(work + c * (d + 2) + 1);
-    weight[c] = lc > 0.f ? __expf(__ldcg(work + c * (d + 2)) - big) : 0.f;
-    total += lc > 0.f ? lc * weight[c] : 0.f;
-  }
-  total = block_sum(total);
-  if (threadIdx.x == 0) {
-    s_inv = total > 0.f ? 1.f / total : 0.f;
-    a.counters[bh] = 0;  // ready for the next launch
-  }
-  __syncthreads();
-  T* y = static_cast<T*>(a.y) + static_cast<int64_t>(bh) * d;
-  for (int i = threadIdx.x; i < d; i += blockDim.x) {
-    float sum = 0.f;
-#pragma unroll 4
-    for (int c = 0; c < chunks; ++c) sum += __ldcg(work + c * (d + 2) + 2 + i) * weight[c];
-    y[i] = from_f<T>(sum * s_inv);
-  }
-}
-
-}  // namespace
-
-bool decode_attention_supported(int64_t h, int64_t hkv, int64_t t, int64_t d) {
-  return d > 0 && d % 32 == 0 && d <= kMaxD && hkv > 0 && h % hkv == 0 && t > 0 &&
-         chunks_of(t) * static_cast<int64_t>(sizeof(float)) <= kMaxMergeBytes;
-}
-
-int64_t decode_attention_workspace(int64_t b, int64_t h, int64_t t, int64_t d) {
-  return b * h * chunks_of(t) * (d + 2);
-}
-
-int decode_attention_forward(ElemType type, const DecodeAttentionArgs& a, void* stream) {
-  if (!decode_attention_supported(a.h, a.hkv, a.t, a.d)) return static_cast<int>(cudaErrorInvalidValue);
-  if (a.b * a.h == 0) return 0;
-  const int64_t chunks = chunks_of(a.t);
-  const dim3 grid(static_cast<unsigned>(a.b * a.h), static_cast<unsigned>(chunks));
-  const size_t smem = static_cast<size_t>(chunks) * sizeof(float);
-  return dispatch(type, [&](auto tag) {
-    using T = decltype(tag);
-    if (a.positions) return launch_dependent(decode_attention_kernel<T, true>, grid, kWarps * 32, smem, stream, a);
-    return launch_dependent(decode_attention_kernel<T, false>, grid, kWarps * 32, smem, stream, a);
-  });
-}
-
-// TEMPORARY: the three-kernel path for the A/B.
-namespace old_tmp {
-// Workspace per (b, h, chunk): m, l, then acc[D].
-template <typename T>
-__global__ void __launch_bounds__(kWarps * 32) old_chunk_kernel(
-    const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, const uint8_t* __restrict__ mask,
-    float* __restrict__ work, int h, int hkv, int64_t t, int d, float scale) {
-  wait_for_producers();
-  const int bh = blockIdx.x, chunk = blockIdx.y;
-  const int b = bh / h, head = bh % h, kv_head = head / (h / hkv);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int per_lane = d / 32;
-  const T* qr = q + static_cast<int64_t>(bh) * d;
-  const int64_t kv_base = (static_cast<int64_t>(b) * hkv + kv_head) * t * d;
-  float qv[kPerLane], acc[kPerLane];
-#pragma unroll
-  for (int i = 0; i < kPerLane; ++i) {
-    qv[i] = i < per_lane ? to_f(qr[lane * per_lane + i]) * scale : 0.f;
-    acc[i] = 0.f;
-  }
-  // This warp's positions: kPerWarp consecutive ones. Keys and values of all of them are loaded before use.
-  const int64_t first = static_cast<int64_t>(chunk) * kChunk + warp * kPerWarp;
-  float kf[kPerWarp][kPerLane], vf[kPerWarp][kPerLane];
-  bool live[kPerWarp];
-#pragma unroll
-  for (int p = 0; p < kPerWarp; ++p) {
-    const int64_t pos = first + p;
-    live[p] = pos < t && mask[static_cast<int64_t>(b) * t + pos];
-    const T* kr = k + kv_base + pos * d + lane * per_lane;
-    const T* vr = v + kv_base + pos * d + lane * per_lane;
-#pragma unroll
-    for (int i = 0; i < kPerLane; ++i) {
-      kf[p][i] = live[p] && i < per_lane ? to_f(kr[i]) : 0.f;
-      vf[p][i] = live[p] && i < per_lane ? to_f(vr[i]) : 0.f;
-    }
-  }
-  float m = -FLT_MAX, l = 0.f;
-#pragma unroll
-  for (int p = 0; p < kPerWarp; ++p) {
-    float s = 0.f;
-#pragma unroll
-    for (int i = 0; i < kPerLane; ++i) s += qv[i] * kf[p][i];
-    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
-    if (!live[p]) continue;
-    const float m_new = fmaxf(m, s);
-    const float correction = __expf(m - m_new), e = __expf(s - m_new);
-#pragma unroll
-    for (int i = 0; i < kPerLane; ++i) acc[i] = acc[i] * correction + e * vf[p][i];
-    l = l * correction + e;
-    m = m_new;
-  }
-  // Merge the warps.
-  __shared__ float s_m[kWarps], s_l[kWarps];
-  __shared__ float s_acc[kWarps][kMaxD];
-  if (lane == 0) {
-    s_m[warp] = m;
-    s_l[warp] = l;
-  }
-  for (int i = 0; i < per_lane; ++i) s_acc[warp][lane * per_lane + i] = acc[i];
-  __syncthreads();
-  float* out = work + (static_cast<int64_t>(bh) * gridDim.y + chunk) * (d + 2);
-  float big = -FLT_MAX;
-  for (int w = 0; w < kWarps; ++w)
-    if (s_l[w] > 0.f) big = fmaxf(big, s_m[w]);
-  if (threadIdx.x == 0) {
-    float total = 0.f;
-    for (int w = 0; w < kWarps; ++w) total += s_l[w] > 0.f ? s_l[w] * __expf(s_m[w] - big) : 0.f;
-    out[0] = big;
-    out[1] = total;
-  }
-  for (int i = threadIdx.x; i < d; i += blockDim.x) {
-    float sum = 0.f;
-    for (int w = 0; w < kWarps; ++w)
-      if (s_l[w] > 0.f) sum += s_acc[w][i] * __expf(s_m[w] - big);
-    out[2 + i] = sum;
-  }
 }
 
 // One block per (batch, head): the chunks' weights exp(m_c - max) go to shared memory first (a thread per chunk),
 // so the sums over chunks below are independent loads rather than a chain.
 template <typename T>
-__global__ void old_merge_kernel(const float* __restrict__ work, T* __restrict__ y, int chunks, int d) {
+__global__ void decode_merge_kernel(const float* __restrict__ work, T* __restrict__ y, int chunks, int d) {
   extern __shared__ float weight[];  // [chunks]
   __shared__ float s_inv;
   wait_for_producers();
@@ -335,24 +196,29 @@ __global__ void old_merge_kernel(const float* __restrict__ work, T* __restrict__
   }
 }
 
-}  // namespace old_tmp
-using namespace old_tmp;
-int decode_attention_forward_old_tmp(ElemType type, const void* q, const void* k, const void* v, const uint8_t* mask, void* y,
-                             float* workspace, int64_t b, int64_t h, int64_t hkv, int64_t t, int64_t d, float scale,
-                             void* stream) {
-  if (d % 32 != 0 || d > kMaxD || hkv <= 0 || h % hkv != 0 || t <= 0) return static_cast<int>(cudaErrorInvalidValue);
-  if (b * h == 0) return 0;
-  const dim3 grid(static_cast<unsigned>(b * h), static_cast<unsigned>(chunks_of(t)));
+}  // namespace
+
+bool decode_attention_supported(int64_t h, int64_t hkv, int64_t t, int64_t d) {
+  return d > 0 && d % 32 == 0 && d <= kMaxD && hkv > 0 && h % hkv == 0 && t > 0 &&
+         chunks_of(t) * static_cast<int64_t>(sizeof(float)) <= kMaxMergeBytes;
+}
+
+int64_t decode_attention_workspace(int64_t b, int64_t h, int64_t t, int64_t d) {
+  return b * h * chunks_of(t) * (d + 2);
+}
+
+int decode_attention_forward(ElemType type, const DecodeAttentionArgs& a, void* stream) {
+  if (!decode_attention_supported(a.h, a.hkv, a.t, a.d)) return static_cast<int>(cudaErrorInvalidValue);
+  if (a.b * a.h == 0) return 0;
+  const int64_t chunks = chunks_of(a.t);
+  const dim3 grid(static_cast<unsigned>(a.b * a.h), static_cast<unsigned>(chunks));
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
-    const int status = launch_dependent(old_chunk_kernel<T>, grid, kWarps * 32, 0, stream,
-                                        static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
-                                        mask, workspace, static_cast<int>(h), static_cast<int>(hkv), t,
-                                        static_cast<int>(d), scale);
+    const int status = a.positions ? launch_dependent(decode_chunk_kernel<T, true>, grid, kWarps * 32, 0, stream, a)
+                                   : launch_dependent(decode_chunk_kernel<T, false>, grid, kWarps * 32, 0, stream, a);
     if (status != 0) return status;
-    const int64_t chunks = chunks_of(t);
-    return launch_dependent(old_merge_kernel<T>, static_cast<unsigned>(b * h), 128, chunks * sizeof(float), stream,
-                            workspace, static_cast<T*>(y), static_cast<int>(chunks), static_cast<int>(d));
+    return launch_dependent(decode_merge_kernel<T>, static_cast<unsigned>(a.b * a.h), 128, chunks * sizeof(float),
+                            stream, a.workspace, static_cast<T*>(a.y), static_cast<int>(chunks), static_cast<int>(a.d));
   });
 }
 

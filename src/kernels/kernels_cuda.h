@@ -75,14 +75,13 @@ int quick_gelu_forward(ElemType type, const void* x, void* y, int64_t n, void* s
 
 // One query per (batch, head) over a key/value cache: q [B, H, D], k_cache, v_cache [B, Hkv, T, D], mask [B, T]
 // (bytes, non-zero = attend), y [B, H, D]; head h reads KV head h / (H / Hkv). softmax(q k^T * scale) v in fp32,
-// split over T in chunks (one kernel: the last chunk of a head to finish merges them) whose partial results go to
-// `workspace` (float, decode_attention_workspace(B, H, T, D) of them). `counters` are B * H ints, zero, and left zero.
-// With `positions` set, q is instead the fused projection of a decoding step ([B, (H + 2 Hkv) D], rows q_row elements
-// apart): q and that step's k are rotated as rope_qkv_decode_forward rotates them, and k, v are written to the caches
-// at position *slot (and attended there from the projection). With `cache_settled` too, no kernel just before this
-// one writes the caches (other than at the slot), the mask, positions or inv_freq: they may be loaded before the
-// dependent-launch wait.
-// D <= 256 and a multiple of 32; decode_attention_supported says whether the merge fits the kernel's shared memory.
+// split over T in chunks whose partial results go to `workspace` (float, decode_attention_workspace(B, H, T, D) of
+// them) and are combined by a second kernel. With `positions` set, q is instead the fused projection of a decoding
+// step ([B, (H + 2 Hkv) D], rows q_row elements apart): q and that step's k are rotated as rope_qkv_decode_forward
+// rotates them, and k, v are written to the caches at position *slot (and attended there from the projection). With
+// `cache_settled` too, no kernel just before this one writes the caches (other than at the slot), the mask,
+// positions or inv_freq: they may be loaded before the dependent-launch wait. decode_attention_supported says which
+// shapes the kernels take (D <= 256 and a multiple of 32, T within the merge's shared memory).
 struct DecodeAttentionArgs {
   const void* q = nullptr;
   int64_t q_row = 0;
@@ -94,7 +93,6 @@ struct DecodeAttentionArgs {
   const uint8_t* mask = nullptr;
   void* y = nullptr;
   float* workspace = nullptr;
-  int* counters = nullptr;
   int64_t b = 0, h = 0, hkv = 0, t = 0, d = 0;
   float scale = 1.f;
   bool cache_settled = false;
@@ -102,9 +100,6 @@ struct DecodeAttentionArgs {
 bool decode_attention_supported(int64_t h, int64_t hkv, int64_t t, int64_t d);
 int64_t decode_attention_workspace(int64_t b, int64_t h, int64_t t, int64_t d);
 int decode_attention_forward(ElemType type, const DecodeAttentionArgs& args, void* stream);
-int decode_attention_forward_old_tmp(ElemType type, const void* q, const void* k, const void* v, const uint8_t* mask,
-                                     void* y, float* workspace, int64_t b, int64_t h, int64_t hkv, int64_t t,
-                                     int64_t d, float scale, void* stream);  // TEMPORARY
 
 // Matrix-vector products for decoding, fp16 or bf16, accumulated in fp32 and rounded once. The input rows are x
 // [M, K], or, with norm_weight, rms_norm(x + residual) * norm_weight (residual optional; the numbers of

@@ -535,25 +535,12 @@ at::Tensor decode_attention_reference(const at::Tensor& q, const at::Tensor& k, 
 #ifdef VLM_WITH_CUDA
 namespace {
 
-int tmp_attn() {  // TEMPORARY A/B switch: 1 = split, 2 = late, 3 = three kernels
+int tmp_attn() {  // TEMPORARY A/B switch: 1 = split, 2 = late
   static const int v = [] {
     const char* e = std::getenv("VLM_TMP_ATTN");
     return e ? std::atoi(e) : 0;
   }();
   return v;
-}
-
-// The decode attention kernel's counters (one int per batch row and head, zero between launches: each launch leaves
-// them zero). One buffer per device for each thread, never freed (it may outlive the CUDA context at exit): a
-// thread's launches on one device are ordered by its stream (DecodeRunner captures with nothing pending).
-int* decode_attention_counters(const at::Device& device, int64_t n) {
-  thread_local auto* buffers = new std::vector<at::Tensor>();
-  const auto index = static_cast<size_t>(device.index());
-  if (buffers->size() <= index) buffers->resize(index + 1);
-  at::Tensor& counters = (*buffers)[index];
-  if (!counters.defined() || counters.numel() < n)
-    counters = at::zeros({std::max<int64_t>(n, 1024)}, at::TensorOptions().dtype(at::kInt).device(device));
-  return counters.data_ptr<int>();
 }
 
 // Runs the kernel for q [B, H, 1, D] (or a step's fused projection, when args.positions is set), caches k, v
@@ -570,7 +557,6 @@ at::Tensor decode_attention_kernel(cuda::DecodeAttentionArgs args, const at::Ten
   args.mask = reinterpret_cast<const uint8_t*>(m.data_ptr<bool>());
   args.y = y.data_ptr();
   args.workspace = work.data_ptr<float>();
-  args.counters = decode_attention_counters(q.device(), b * args.h);
   args.b = b;
   args.hkv = k_cache.size(1);
   args.t = t;
@@ -590,19 +576,6 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::
       mask.scalar_type() == at::kBool && k.sizes() == v.sizes() && q.size(0) == k.size(0) && q.size(3) == k.size(3) &&
       mask.numel() == k.size(0) * k.size(2) &&
       cuda::decode_attention_supported(q.size(1), k.size(1), k.size(2), k.size(3))) {
-    if (tmp_attn() == 3) {  // TEMPORARY
-      const int64_t b = q.size(0), h = q.size(1), hkv = k.size(1), t = k.size(2), d = k.size(3);
-      const at::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
-      const at::Tensor m = mask.reshape({b, t}).contiguous();
-      at::Tensor y = at::empty_like(qc);
-      at::Tensor work = at::empty({cuda::decode_attention_workspace(b, h, t, d)}, q.options().dtype(at::kFloat));
-      const int err = cuda::decode_attention_forward_old_tmp(
-          *elem_type(q.scalar_type()), qc.data_ptr(), kc.data_ptr(), vc.data_ptr(),
-          reinterpret_cast<const uint8_t*>(m.data_ptr<bool>()), y.data_ptr(), work.data_ptr<float>(), b, h, hkv, t, d,
-          static_cast<float>(scale), current_stream());
-      VLM_CHECK(err == 0, "decode attention CUDA kernel failed with CUDA error ", err);
-      return y;
-    }
     cuda::DecodeAttentionArgs args;
     args.h = q.size(1);
     args.scale = static_cast<float>(scale);
@@ -632,7 +605,7 @@ at::Tensor decode_qkv_attention(const at::Tensor& qkv, const at::Tensor& positio
       slot.scalar_type() == at::kLong && slot.numel() == 1 && mask.is_cuda() && mask.scalar_type() == at::kBool &&
       mask.numel() == k_cache.size(0) * k_cache.size(2) &&
       cuda::decode_attention_supported(heads, k_cache.size(1), k_cache.size(2), k_cache.size(3)) &&
-      tmp_attn() != 1 && tmp_attn() != 3) {
+      tmp_attn() != 1) {
     const at::Tensor rows = qkv.reshape({k_cache.size(0), -1}).contiguous();
     const at::Tensor pos = positions.contiguous(), inv = inv_freq.contiguous();
     cuda::DecodeAttentionArgs args;

@@ -234,8 +234,6 @@ TEST(Ops, DecodeAttentionCudaMatchesReference) {
       EXPECT_TRUE(torch::allclose(got.to(torch::kFloat), ref, tolerance(type), tolerance(type)))
           << c10::toString(type) << " b" << s.b << " h" << s.h << "/" << s.hkv << " t" << s.t << " d" << s.d
           << " max diff " << (got.to(torch::kFloat) - ref).abs().max().item<double>();
-      // The chunks' merge counters are left ready for the next launch.
-      EXPECT_TRUE(torch::equal(vlm::ops::decode_attention(q, k, v, mask, scale), got));
     }
 }
 
@@ -365,7 +363,7 @@ TEST(Ops, DecodeQkvAttentionCudaMatchesReference) {
                                     tolerance(type)))
             << what;
         EXPECT_TRUE(torch::equal(a.v_cache, v_ref)) << what;
-        // Again over the caches it wrote: the same output, the merge counters left ready.
+        // Again over the caches it wrote (the slot now holds what the step wrote there): the same output.
         const at::Tensor again = vlm::ops::decode_qkv_attention(a.qkv, a.positions, a.inv_freq, a.k_cache,
                                                                 a.v_cache, a.slot, mask, s.h, scale);
         EXPECT_TRUE(torch::equal(again, y)) << what;
