@@ -71,16 +71,22 @@ __global__ void __launch_bounds__(kWarps * 32) decode_chunk_kernel(DecodeAttenti
       vf[p][i] = cached && i < per_lane ? to_f(vr[i]) : 0.f;
     }
   }
-  // cos and sin in fp32, rounded to T as a table in T would be; element j uses frequency j % (D/2).
+  // cos and sin in fp32, rounded to T as a table in T would be; element j uses frequency j % (D/2). One thread a
+  // frequency computes them (sincosf is not cheap: a step of batch 16 has thousands of blocks).
   float c[kPerLane], s[kPerLane];
   if constexpr (kFused) {
-    const float position = static_cast<float>(a.positions[b]);
+    __shared__ float s_cos[kMaxD / 2], s_sin[kMaxD / 2];
+    if (threadIdx.x < d / 2) {
+      float sn, cs;
+      sincosf(static_cast<float>(a.positions[b]) * a.inv_freq[threadIdx.x], &sn, &cs);
+      s_cos[threadIdx.x] = to_f(from_f<T>(cs));
+      s_sin[threadIdx.x] = to_f(from_f<T>(sn));
+    }
+    __syncthreads();
 #pragma unroll
     for (int i = 0; i < kPerLane; ++i) {
-      float sn = 0.f, cs = 0.f;
-      if (i < per_lane) sincosf(position * a.inv_freq[(lane % 16) * per_lane + i], &sn, &cs);
-      c[i] = to_f(from_f<T>(cs));
-      s[i] = to_f(from_f<T>(sn));
+      c[i] = i < per_lane ? s_cos[(lane % 16) * per_lane + i] : 0.f;
+      s[i] = i < per_lane ? s_sin[(lane % 16) * per_lane + i] : 0.f;
     }
   }
   if (early) wait_for_producers();

@@ -147,9 +147,15 @@ TextModelImpl::TextModelImpl(const TextConfig& c) : config(c) {
   norm = register_module("norm", nn::RMSNorm(c.hidden_size, c.rms_norm_eps));
 }
 
+const at::Tensor& TextModelImpl::inv_freq(const at::Device& device) {
+  if (!inv_freq_.defined() || inv_freq_.device() != device)
+    inv_freq_ = nn::rope_inv_freq(config.head_dim, config.rope_theta, device);
+  return inv_freq_;
+}
+
 at::Tensor TextModelImpl::forward(const at::Tensor& embeds, const at::Tensor& position_ids,
                                   const nn::AttentionMask& mask, nn::KVCache* cache) {
-  const at::Tensor inv_freq = nn::rope_inv_freq(config.head_dim, config.rope_theta, embeds.device());
+  const at::Tensor& inv_freq = this->inv_freq(embeds.device());
   nn::CosSin rope;
   if (cache && cache->slot().defined() && embeds.size(1) == 1 && !at::GradMode::is_enabled()) {
     // A fixed cache's decoding step: the three M-RoPE streams hold the same position (the cache position plus the

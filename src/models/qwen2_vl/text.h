@@ -95,6 +95,11 @@ class TextModelImpl : public torch::nn::Module {
   // KV cache is given; with checkpoint_offload, its input is kept in pinned CPU memory.
   bool gradient_checkpointing = false;
   bool checkpoint_offload = false;
+
+ private:
+  // RoPE's inverse frequencies on the embeddings' device, computed once (five small kernels a decoding step else).
+  const at::Tensor& inv_freq(const at::Device& device);
+  at::Tensor inv_freq_;
 };
 TORCH_MODULE(TextModel);
 
