@@ -112,6 +112,17 @@ inline bool dependent_launch_enabled() {
   return enabled;
 }
 
+// Streaming multiprocessors of the first device asked about (host code; the kernels run on one device type).
+inline int sm_count() {
+  static const int count = [] {
+    int device = 0, n = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device);
+    return n > 0 ? n : 1;
+  }();
+  return count;
+}
+
 template <typename... Params, typename... Args>
 int launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, void* stream, Args... args) {
   cudaLaunchAttribute attr{};

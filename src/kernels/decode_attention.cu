@@ -7,7 +7,9 @@
 // Fused into a decoding step, the chunk kernel also takes the step's q/k/v projection: every block rotates its query
 // head (RoPE, as rope_qkv_decode_kernel rotates it), the block whose chunk holds the step's slot takes that
 // position's key and value from the projection (rotating the key), and the first query head of each KV group writes
-// them to the caches: two kernels a layer where RoPE and attention took three.
+// them to the caches: two kernels a layer where RoPE and attention took three. That costs every block the rotation
+// (its tables and a barrier), so it pays only while the blocks fit in one wave: decoding at batch 1 gained 2.5%,
+// batch 16 (3,456 blocks) lost 7% against a separate RoPE kernel (bench/NOTES.md, session 9).
 #include <cfloat>
 
 #include "kernels/cuda_types.cuh"
@@ -207,6 +209,20 @@ __global__ void decode_merge_kernel(const float* __restrict__ work, T* __restric
 bool decode_attention_supported(int64_t h, int64_t hkv, int64_t t, int64_t d) {
   return d > 0 && d % 32 == 0 && d <= kMaxD && hkv > 0 && h % hkv == 0 && t > 0 &&
          chunks_of(t) * static_cast<int64_t>(sizeof(float)) <= kMaxMergeBytes;
+}
+
+bool decode_attention_fuses_rope(ElemType type, int64_t b, int64_t h, int64_t t) {
+  return dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    static const int resident = [] {
+      int n = 0;
+      return cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, decode_chunk_kernel<T, true>, kWarps * 32, 0) ==
+                     cudaSuccess
+                 ? n
+                 : 0;
+    }();
+    return static_cast<int>(b * h * chunks_of(t) <= static_cast<int64_t>(resident) * sm_count());
+  }) != 0;
 }
 
 int64_t decode_attention_workspace(int64_t b, int64_t h, int64_t t, int64_t d) {

@@ -216,16 +216,6 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
   allow_dependents();  // (warps without rows)
 }
 
-int sm_count() {
-  static const int count = [] {
-    int device = 0, n = 0;
-    cudaGetDevice(&device);
-    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device);
-    return n > 0 ? n : 1;
-  }();
-  return count;
-}
-
 // The shared memory of a launch: the input rows, and the residual and the norm weight staged behind them.
 int64_t smem_bytes(int64_t m, int64_t k, bool residual, bool norm) {
   return m * k * 2 * (residual ? 2 : 1) + (norm ? k * 2 : 0);

@@ -98,6 +98,9 @@ struct DecodeAttentionArgs {
   bool cache_settled = false;
 };
 bool decode_attention_supported(int64_t h, int64_t hkv, int64_t t, int64_t d);
+// Whether the fused step is the faster way for this size (its blocks fit in one wave); else rope_qkv_decode_forward
+// then this kernel without positions.
+bool decode_attention_fuses_rope(ElemType type, int64_t b, int64_t h, int64_t t);
 int64_t decode_attention_workspace(int64_t b, int64_t h, int64_t t, int64_t d);
 int decode_attention_forward(ElemType type, const DecodeAttentionArgs& args, void* stream);
 

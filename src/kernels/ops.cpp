@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <optional>
 #include <vector>
 
@@ -535,14 +534,6 @@ at::Tensor decode_attention_reference(const at::Tensor& q, const at::Tensor& k, 
 #ifdef VLM_WITH_CUDA
 namespace {
 
-int tmp_attn() {  // TEMPORARY A/B switch: 1 = split, 2 = late
-  static const int v = [] {
-    const char* e = std::getenv("VLM_TMP_ATTN");
-    return e ? std::atoi(e) : 0;
-  }();
-  return v;
-}
-
 // Runs the kernel for q [B, H, 1, D] (or a step's fused projection, when args.positions is set), caches k, v
 // [B, Hkv, T, D] and mask [B, T] bool, all checked by the caller; returns y [B, H, 1, D].
 at::Tensor decode_attention_kernel(cuda::DecodeAttentionArgs args, const at::Tensor& q, const at::Tensor& k_cache,
@@ -605,7 +596,7 @@ at::Tensor decode_qkv_attention(const at::Tensor& qkv, const at::Tensor& positio
       slot.scalar_type() == at::kLong && slot.numel() == 1 && mask.is_cuda() && mask.scalar_type() == at::kBool &&
       mask.numel() == k_cache.size(0) * k_cache.size(2) &&
       cuda::decode_attention_supported(heads, k_cache.size(1), k_cache.size(2), k_cache.size(3)) &&
-      tmp_attn() != 1) {
+      cuda::decode_attention_fuses_rope(*elem_type(qkv.scalar_type()), k_cache.size(0), heads, k_cache.size(2))) {
     const at::Tensor rows = qkv.reshape({k_cache.size(0), -1}).contiguous();
     const at::Tensor pos = positions.contiguous(), inv = inv_freq.contiguous();
     cuda::DecodeAttentionArgs args;
@@ -615,7 +606,7 @@ at::Tensor decode_qkv_attention(const at::Tensor& qkv, const at::Tensor& positio
     args.slot = slot.data_ptr<int64_t>();
     args.h = heads;
     args.scale = static_cast<float>(scale);
-    args.cache_settled = SettledWeights::active() && tmp_attn() != 2;
+    args.cache_settled = SettledWeights::active();
     return decode_attention_kernel(args, rows, k_cache, v_cache, mask);
   }
 #endif
