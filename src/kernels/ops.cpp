@@ -606,7 +606,9 @@ at::Tensor decode_qkv_attention(const at::Tensor& qkv, const at::Tensor& positio
     args.slot = slot.data_ptr<int64_t>();
     args.h = heads;
     args.scale = static_cast<float>(scale);
-    args.cache_settled = SettledWeights::active();
+    // Early loads read the caller's tensors in place, so only when no copy kernel would run just before.
+    args.cache_settled = SettledWeights::active() && mask.is_contiguous() && positions.is_contiguous() &&
+                         inv_freq.is_contiguous();
     return decode_attention_kernel(args, rows, k_cache, v_cache, mask);
   }
 #endif
