@@ -96,7 +96,8 @@ at::Tensor decode_attention_reference(const at::Tensor& q, const at::Tensor& k, 
                                       const at::Tensor& mask, double scale);
 
 // A whole decoding step's attention from its fused projection: rope_qkv_decode then decode_attention over the
-// updated caches, with the same numbers. On CUDA one kernel (RoPE, cache write, attention and merge).
+// updated caches, with the same numbers. On CUDA the RoPE and the cache write run inside the attention's first
+// kernel while its blocks fit in one wave (batch 1: two kernels where there were three), else as their own kernel.
 at::Tensor decode_qkv_attention(const at::Tensor& qkv, const at::Tensor& positions, const at::Tensor& inv_freq,
                                 const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& slot,
                                 const at::Tensor& mask, int64_t heads, double scale);
