@@ -28,7 +28,7 @@ struct Batch {
 // be captured once in a CUDA graph and replayed.
 struct DecodeState {
   nn::KVCache cache;
-  at::Tensor attention_mask;  // [B, T] int64 over every position seen so far; fixed cache: [B, capacity]
+  at::Tensor attention_mask;  // [B, T] int64 over every position seen so far; fixed cache: [B, capacity] bool
   at::Tensor rope_deltas;     // [B] int64 (M-RoPE families)
   int64_t length = 0;         // positions in the cache (decode_hidden adds its tokens)
   int64_t capacity = 0;       // 0 = growing cache; N = fixed cache of N positions

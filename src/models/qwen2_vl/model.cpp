@@ -149,7 +149,7 @@ at::Tensor Qwen2VLImpl::forward_hidden(const Batch& batch, DecodeState* state) {
   state->rope_deltas = deltas;
   state->length = l;
   if (state->capacity > 0) {
-    state->attention_mask = at::zeros({b, state->capacity}, longs);
+    state->attention_mask = at::zeros({b, state->capacity}, longs.dtype(at::kBool));
     state->attention_mask.narrow(1, 0, l).copy_(prompt_mask);
   } else {
     state->attention_mask = prompt_mask;
@@ -170,9 +170,9 @@ at::Tensor Qwen2VLImpl::decode_hidden(const at::Tensor& tokens, DecodeState& sta
   if (state.cache.fixed()) {
     // Device-side only (see DecodeState): mark the slot, attend to every marked slot, advance.
     VLM_CHECK(l == 1, "a fixed KV cache decodes one token per step, got ", l);
-    state.attention_mask.index_fill_(1, state.slot, 1);
+    state.attention_mask.index_fill_(1, state.slot, true);
     p = state.slot.view({1, 1}) + state.rope_deltas.view({b, 1});
-    mask.dense = state.attention_mask.to(at::kBool).view({b, 1, 1, -1});
+    mask.dense = state.attention_mask.view({b, 1, 1, -1});
   } else {
     state.attention_mask = at::cat({state.attention_mask, at::ones({b, l}, opts)}, 1);
     // Every stream is cache position + rope delta while decoding.
