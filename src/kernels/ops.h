@@ -108,9 +108,9 @@ at::Tensor decode_qkv_attention_reference(const at::Tensor& qkv, const at::Tenso
 
 // While one is alive on this thread, the matrix-vector kernels below (linear, swiglu_linear, add_rms_norm_linear,
 // add_rms_norm_swiglu_linear) load their first weights before the kernel ahead of them in the stream has finished,
-// and decode_qkv_attention its caches and mask: the caller vouches that no kernel writes a weight just before the
-// product that reads it, nor the caches or mask just before the attention, as in a decoding step (the weights are
-// parameters; the mask is set at the step's start). Without one they only ask for those weights in L2 there, which
+// and decode_qkv_attention its caches, mask, positions and slot: the caller vouches that no kernel writes a weight
+// just before the product that reads it, nor those just before the attention, as in a decoding step (the weights
+// are parameters; the mask and positions are set at the step's start, the slot advanced at its end). Without one they only ask for those weights in L2 there, which
 // is right for any input and cost ~10% of the decoding speed (bench/NOTES.md, session 8). Guards nest.
 class SettledWeights {
  public:
