@@ -80,8 +80,8 @@ int quick_gelu_forward(ElemType type, const void* x, void* y, int64_t n, void* s
 // step ([B, (H + 2 Hkv) D], rows q_row elements apart): q and that step's k are rotated as rope_qkv_decode_forward
 // rotates them, and k, v are written to the caches at position *slot (and attended there from the projection). With
 // `cache_settled` too, no kernel just before this one writes the caches (other than at the slot), the mask,
-// positions, inv_freq or slot: they may be loaded before the dependent-launch wait. decode_attention_supported says which
-// shapes the kernels take (D <= 256 and a multiple of 32, T within the merge's shared memory).
+// positions, inv_freq or slot: they may be loaded before the dependent-launch wait. decode_attention_supported says
+// which shapes the kernels take (D <= 256 and a multiple of 32, T within the merge's shared memory).
 struct DecodeAttentionArgs {
   const void* q = nullptr;
   int64_t q_row = 0;

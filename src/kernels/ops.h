@@ -110,8 +110,9 @@ at::Tensor decode_qkv_attention_reference(const at::Tensor& qkv, const at::Tenso
 // add_rms_norm_swiglu_linear) load their first weights before the kernel ahead of them in the stream has finished,
 // and decode_qkv_attention its caches, mask, positions and slot: the caller vouches that no kernel writes a weight
 // just before the product that reads it, nor those just before the attention, as in a decoding step (the weights
-// are parameters; the mask and positions are set at the step's start, the slot advanced at its end). Without one they only ask for those weights in L2 there, which
-// is right for any input and cost ~10% of the decoding speed (bench/NOTES.md, session 8). Guards nest.
+// are parameters; the mask and positions are set at the step's start, the slot advanced at its end). Without one
+// they only ask for those weights in L2 there, which is right for any input and cost ~10% of the decoding speed
+// (bench/NOTES.md, session 8). Guards nest.
 class SettledWeights {
  public:
   SettledWeights();
