@@ -121,7 +121,7 @@ __device__ __forceinline__ void pair_barrier(int group) {
 // warps w and w + W/2 of a block take the two halves of the same rows and meet in shared memory, so each walks half
 // the rounds; the first half's warp writes the output.
 template <typename T, int M, bool kSwiglu, int W, int S>
-__global__ void __launch_bounds__(W * 32, S == 2 ? kSplitBlocks : 1) gemv_kernel(GemvArgs a) {
+__global__ void __launch_bounds__(W * 32, S == 2 ? kSplitBlocks : 0) gemv_kernel(GemvArgs a) {
   static_assert(S == 1 || (S == 2 && W % 2 == 0), "rows split in two halves at most");
   extern __shared__ uint4 xs[];
   constexpr int kParts = kSwiglu ? 2 : 1;
