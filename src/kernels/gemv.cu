@@ -314,8 +314,9 @@ Plan plan(const GemvArgs& a) {
 template <typename T, int M, bool kSwiglu>
 int launch(const GemvArgs& a, void* stream) {
   const int64_t smem = smem_bytes(a, M);
+  static const bool no_split = std::getenv("VLM_TMP_NO_SPLITK") != nullptr;  // TEMPORARY A/B switch
   if constexpr (!kSwiglu) {
-    if (a.k / 8 > 32 * kUnroll) {
+    if (a.k / 8 > 32 * kUnroll && !no_split) {
       const Plan split = plan<T, M, false, 8, 2>(a);
       if (split.status != 0) return split.status;
       if (split.rows_per_group == 1)
