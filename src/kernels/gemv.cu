@@ -267,7 +267,8 @@ Plan plan(const GemvArgs& a) {
     }
   }
   const int64_t sms = sm_count();
-  const int64_t rows_per_warp = (a.n + std::max(resident, 1) * sms * W - 1) / (std::max(resident, 1) * sms * W);
+  const int64_t rows_per_warp =  // at least 1: a product of no rows still launches to write sum_out
+      std::max<int64_t>(1, (a.n + std::max(resident, 1) * sms * W - 1) / (std::max(resident, 1) * sms * W));
   const int64_t warps = (a.n + rows_per_warp - 1) / rows_per_warp;
   p.blocks = std::max<int64_t>(1, (warps + W - 1) / W);
   p.busiest = (p.blocks + sms - 1) / sms * W * rows_per_warp;
