@@ -301,7 +301,8 @@ Plan plan(const GemvArgs& a) {
   }
   constexpr int64_t G = W / S;
   const int64_t sms = sm_count(), capacity = std::max(resident, 1) * sms * G;
-  p.rows_per_group = (a.n + capacity - 1) / capacity;
+  // At least 1: a product of no rows still launches to write sum_out.
+  p.rows_per_group = std::max<int64_t>(1, (a.n + capacity - 1) / capacity);
   const int64_t used = (a.n + p.rows_per_group - 1) / p.rows_per_group;
   p.blocks = std::max<int64_t>(1, (used + G - 1) / G);
   p.busiest = (p.blocks + sms - 1) / sms * G * p.rows_per_group;

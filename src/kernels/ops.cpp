@@ -34,12 +34,19 @@ std::optional<cuda::ElemType> elem_type(at::ScalarType type) {
   }
 }
 
-// Inputs a forward-only kernel may take: CUDA, one handled dtype, no autograd history to keep.
+// Inputs a forward-only kernel may take: on one CUDA device, one handled dtype, no autograd history to keep.
 bool kernel_inputs(std::initializer_list<const at::Tensor*> ts) {
   const at::Tensor& first = **ts.begin();
   if (!first.is_cuda() || !elem_type(first.scalar_type())) return false;
   for (const at::Tensor* t : ts)
-    if (!t->is_cuda() || t->scalar_type() != first.scalar_type() || records_grad(*t)) return false;
+    if (t->device() != first.device() || t->scalar_type() != first.scalar_type() || records_grad(*t)) return false;
+  return true;
+}
+
+// Whether every tensor is on `device` (the kernels' other inputs: indices, masks, tables).
+bool on_device(const at::Device& device, std::initializer_list<const at::Tensor*> ts) {
+  for (const at::Tensor* t : ts)
+    if (t->device() != device) return false;
   return true;
 }
 
@@ -302,8 +309,8 @@ at::Tensor rope_qkv_decode(const at::Tensor& qkv, const at::Tensor& positions, c
             ", caches ", k_cache.sizes(), " and slot ", slot.sizes(), " do not fit ", heads, " query heads");
 #ifdef VLM_WITH_CUDA
   if (kernel_inputs({&qkv, &k_cache, &v_cache}) && k_cache.is_contiguous() && v_cache.is_contiguous() &&
-      positions.is_cuda() && positions.scalar_type() == at::kLong && inv_freq.is_cuda() &&
-      inv_freq.scalar_type() == at::kFloat && slot.is_cuda() && slot.scalar_type() == at::kLong) {
+      on_device(qkv.device(), {&positions, &inv_freq, &slot}) && positions.scalar_type() == at::kLong &&
+      inv_freq.scalar_type() == at::kFloat && slot.scalar_type() == at::kLong) {
     const int64_t b = k_cache.size(0), hkv = k_cache.size(1), t = k_cache.size(2), d = k_cache.size(3);
     const at::Tensor rows = qkv.reshape({b, (heads + 2 * hkv) * d}).contiguous();
     const at::Tensor pos = positions.contiguous(), inv = inv_freq.contiguous();
@@ -488,7 +495,7 @@ CrossEntropyRows cross_entropy_rows(const at::Tensor& logits, const at::Tensor& 
             "cross_entropy_rows: expected logits [rows, V] and int64 targets [rows], got ", logits.sizes(), " and ",
             targets.sizes());
 #ifdef VLM_WITH_CUDA
-  if (kernel_inputs({&logits}) && targets.is_cuda() && logits.size(1) > 0) {
+  if (kernel_inputs({&logits}) && on_device(logits.device(), {&targets}) && logits.size(1) > 0) {
     const at::Tensor lc = logits.contiguous(), tc = targets.contiguous();
     CrossEntropyRows out;
     out.loss = at::empty({lc.size(0)}, lc.options().dtype(at::kFloat));
@@ -537,7 +544,7 @@ DecodeStepStart begin_decode_step(const at::Tensor& tokens, const at::Tensor& em
             "begin_decode_step: tokens ", tokens.sizes(), ", embedding ", embedding.sizes(), ", mask ", mask.sizes(),
             ", slot ", slot.sizes(), " and deltas ", deltas.sizes(), " do not fit one decoding step");
 #ifdef VLM_WITH_CUDA
-  if (kernel_inputs({&embedding}) && tokens.is_cuda() && mask.is_cuda() && slot.is_cuda() && deltas.is_cuda() &&
+  if (kernel_inputs({&embedding}) && on_device(embedding.device(), {&tokens, &mask, &slot, &deltas}) &&
       embedding.is_contiguous() && tokens.is_contiguous() && mask.is_contiguous() && deltas.is_contiguous()) {
     DecodeStepStart out{at::empty({b, 1, embedding.size(1)}, embedding.options()),
                         at::empty({b}, deltas.options())};
@@ -593,7 +600,7 @@ at::Tensor decode_attention_kernel(cuda::DecodeAttentionArgs args, const at::Ten
 at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
                             double scale) {
 #ifdef VLM_WITH_CUDA
-  if (q.dim() == 4 && q.size(2) == 1 && k.dim() == 4 && kernel_inputs({&q, &k, &v}) && mask.is_cuda() &&
+  if (q.dim() == 4 && q.size(2) == 1 && k.dim() == 4 && kernel_inputs({&q, &k, &v}) && on_device(q.device(), {&mask}) &&
       mask.scalar_type() == at::kBool && k.sizes() == v.sizes() && q.size(0) == k.size(0) && q.size(3) == k.size(3) &&
       mask.numel() == k.size(0) * k.size(2) &&
       cuda::decode_attention_supported(q.size(1), k.size(1), k.size(2), k.size(3))) {
@@ -620,11 +627,11 @@ at::Tensor decode_qkv_attention(const at::Tensor& qkv, const at::Tensor& positio
 #ifdef VLM_WITH_CUDA
   if (k_cache.dim() == 4 && kernel_inputs({&qkv, &k_cache, &v_cache}) && k_cache.is_contiguous() &&
       v_cache.is_contiguous() && v_cache.sizes() == k_cache.sizes() &&
-      qkv.numel() == k_cache.size(0) * (heads + 2 * k_cache.size(1)) * k_cache.size(3) && positions.is_cuda() &&
-      positions.scalar_type() == at::kLong && positions.numel() == k_cache.size(0) && inv_freq.is_cuda() &&
-      inv_freq.scalar_type() == at::kFloat && inv_freq.numel() == k_cache.size(3) / 2 && slot.is_cuda() &&
-      slot.scalar_type() == at::kLong && slot.numel() == 1 && mask.is_cuda() && mask.scalar_type() == at::kBool &&
-      mask.numel() == k_cache.size(0) * k_cache.size(2) &&
+      qkv.numel() == k_cache.size(0) * (heads + 2 * k_cache.size(1)) * k_cache.size(3) &&
+      on_device(qkv.device(), {&positions, &inv_freq, &slot, &mask}) && positions.scalar_type() == at::kLong &&
+      positions.numel() == k_cache.size(0) && inv_freq.scalar_type() == at::kFloat &&
+      inv_freq.numel() == k_cache.size(3) / 2 && slot.scalar_type() == at::kLong && slot.numel() == 1 &&
+      mask.scalar_type() == at::kBool && mask.numel() == k_cache.size(0) * k_cache.size(2) &&
       cuda::decode_attention_supported(heads, k_cache.size(1), k_cache.size(2), k_cache.size(3)) &&
       cuda::decode_attention_fuses_rope(*elem_type(qkv.scalar_type()), k_cache.size(0), heads, k_cache.size(2))) {
     const at::Tensor rows = qkv.reshape({k_cache.size(0), -1}).contiguous();
