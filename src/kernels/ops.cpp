@@ -624,14 +624,17 @@ at::Tensor decode_qkv_attention_reference(const at::Tensor& qkv, const at::Tenso
 at::Tensor decode_qkv_attention(const at::Tensor& qkv, const at::Tensor& positions, const at::Tensor& inv_freq,
                                 const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& slot,
                                 const at::Tensor& mask, int64_t heads, double scale) {
+  VLM_CHECK(k_cache.dim() == 4 && heads > 0 && mask.numel() == k_cache.size(0) * k_cache.size(2),
+            "decode_qkv_attention: mask ", mask.sizes(), " does not cover caches ", k_cache.sizes(), " with ", heads,
+            " query heads");
 #ifdef VLM_WITH_CUDA
-  if (k_cache.dim() == 4 && kernel_inputs({&qkv, &k_cache, &v_cache}) && k_cache.is_contiguous() &&
-      v_cache.is_contiguous() && v_cache.sizes() == k_cache.sizes() &&
+  if (kernel_inputs({&qkv, &k_cache, &v_cache}) && k_cache.is_contiguous() && v_cache.is_contiguous() &&
+      v_cache.sizes() == k_cache.sizes() &&
       qkv.numel() == k_cache.size(0) * (heads + 2 * k_cache.size(1)) * k_cache.size(3) &&
       on_device(qkv.device(), {&positions, &inv_freq, &slot, &mask}) && positions.scalar_type() == at::kLong &&
       positions.numel() == k_cache.size(0) && inv_freq.scalar_type() == at::kFloat &&
       inv_freq.numel() == k_cache.size(3) / 2 && slot.scalar_type() == at::kLong && slot.numel() == 1 &&
-      mask.scalar_type() == at::kBool && mask.numel() == k_cache.size(0) * k_cache.size(2) &&
+      mask.scalar_type() == at::kBool &&
       cuda::decode_attention_supported(heads, k_cache.size(1), k_cache.size(2), k_cache.size(3)) &&
       cuda::decode_attention_fuses_rope(*elem_type(qkv.scalar_type()), k_cache.size(0), heads, k_cache.size(2))) {
     const at::Tensor rows = qkv.reshape({k_cache.size(0), -1}).contiguous();

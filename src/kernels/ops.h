@@ -99,7 +99,7 @@ DecodeStepStart begin_decode_step_reference(const at::Tensor& tokens, const at::
 
 // Attention of one query per head over a key/value cache: q [B, H, 1, D], k, v [B, Hkv, T, D] (grouped-query:
 // head h reads KV head h / (H / Hkv)), mask [B, T] bool (true = attend; any shape of B * T elements). Returns
-// [B, H, 1, D]. The kernel splits the keys over many blocks (flash-decoding) and merges them in the same launch; the
+// [B, H, 1, D]. The kernel splits the keys over many blocks (flash-decoding) and a second kernel merges them; the
 // reference repeats the KV heads and runs SDPA.
 at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
                             double scale);

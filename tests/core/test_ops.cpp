@@ -299,6 +299,18 @@ TEST(Ops, RopeQkvDecodeReferenceMatchesThePrefillPath) {
   }
 }
 
+// A mask that does not cover the caches is an error that names it, on any device.
+TEST(Ops, DecodeQkvAttentionRejectsAMaskOfAnotherLength) {
+  const DecodeStepInputs in = decode_step_inputs(1, 4, 2, 9, 16, 3, torch::dtype(torch::kFloat));
+  const at::Tensor mask = torch::ones({1, 8}, torch::kBool);
+  try {
+    vlm::ops::decode_qkv_attention(in.qkv, in.positions, in.inv_freq, in.k_cache, in.v_cache, in.slot, mask, 4, 0.25);
+    FAIL() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("decode_qkv_attention: mask [1, 8]"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Ops, RopeQkvDecodeCudaMatchesReference) {
   if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
   torch::manual_seed(9);
