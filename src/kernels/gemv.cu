@@ -3,14 +3,14 @@
 // is nothing but such products. One warp computes one output column (weight row) for every input row: the inputs
 // sit in shared memory (normalised there first when the kernel also runs the norm before the projection), each
 // lane streams 16-byte pieces of the weight row, and the fp32 partial sums meet by warp shuffles. A warp walks its
-// rows in rounds of up to eight 16-byte loads a lane (a SwiGLU row is the gate row's rounds, then the up row's), and
-// the next round's loads are issued before the current round is used, so every warp keeps loads in flight from its
-// first round to its last, across row ends. Where the caller vouches that the kernel just before does not write the
-// weights (GemvArgs::weights_settled: a decoding step), the first round is loaded before the kernel waits on that one
-// (launched as a dependent, cuda_types.cuh), else only asked for in L2 there; the inputs are staged with asynchronous
-// copies, so the wait and the staging overlap the first weight loads; each warp releases the next kernel once its
-// last loads are issued, so that kernel's first loads overlap this one's last rounds. The grid gives every warp the
-// same number of rows (within one), at most what is resident at once.
+// rows in rounds of up to eight 16-byte loads a lane (sixteen for long rows; a SwiGLU row is the gate row's rounds,
+// then the up row's), and the next round's loads are issued before the current round is used, so every warp keeps
+// loads in flight from its first round to its last, across row ends. Where the caller vouches that the kernel just
+// before does not write the weights (GemvArgs::weights_settled: a decoding step), the first round is loaded before
+// the kernel waits on that one (launched as a dependent, cuda_types.cuh), else only asked for in L2 there; the inputs
+// are staged with asynchronous copies, so the wait and the staging overlap the first weight loads; each warp releases
+// the next kernel once its last loads are issued, so that kernel's first loads overlap this one's last rounds. The
+// grid gives every warp the same number of rows (within one), at most what is resident at once.
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -22,9 +22,9 @@
 namespace vlm::cuda {
 namespace {
 
-constexpr int kUnroll = 8;   // 16-byte weight loads a lane per round
-constexpr int kMaxRows = 4;  // input rows handled together
-constexpr int kSplitBlocks = 3;  // split-K blocks of 8 warps resident on an SM (a register budget of 85)
+constexpr int kUnroll = 8;       // 16-byte weight loads a lane per round
+constexpr int kLongUnroll = 16;  // the same for long rows (see launch)
+constexpr int kMaxRows = 4;      // input rows handled together
 
 // Eight elements of T as floats.
 template <typename T>
@@ -109,39 +109,25 @@ struct Cursor {
   int part, round;
 };
 
-// Waits for the two warps of row group `group` (named barrier group + 1; barrier 0 is __syncthreads).
-__device__ __forceinline__ void pair_barrier(int group) {
-  asm volatile("bar.sync %0, 64;" ::"r"(group + 1) : "memory");
-}
-
 // Plain: y[m, r] = x[m, :] . w[r, :] (+ bias[r]) in fp32, rounded once.
 // kSwiglu: y[m, r] = silu(g) * u with g = x[m, :] . w[r, :] and u = x[m, :] . w_up[r, :], each rounded to T first
 // (the numbers of two products followed by the SwiGLU kernel).
-// The input rows are first prepared in shared memory (see load_inputs). With S = 2 (split-K, for few long rows) the
-// warps w and w + W/2 of a block take the two halves of the same rows and meet in shared memory, so each walks half
-// the rounds; the first half's warp writes the output.
-template <typename T, int M, bool kSwiglu, int W, int S>
-__global__ void __launch_bounds__(W * 32, S == 2 ? kSplitBlocks : 0) gemv_kernel(GemvArgs a) {
-  static_assert(S == 1 || (S == 2 && W % 2 == 0), "rows split in two halves at most");
+// The input rows are first prepared in shared memory (see load_inputs).
+template <typename T, int M, bool kSwiglu, int W, int U>  // U: 16-byte loads a lane per round
+__global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
   extern __shared__ uint4 xs[];
   constexpr int kParts = kSwiglu ? 2 : 1;
-  constexpr int G = W / S;  // row groups a block
-  const int lane = threadIdx.x % 32, group = S == 1 ? threadIdx.x / 32 : (threadIdx.x / 32) % G;
-  const int half = S == 1 ? 0 : (threadIdx.x / 32) / G;
-  const int64_t n = a.n, kv = a.k / 8, groups = static_cast<int64_t>(gridDim.x) * G;
-  // This warp's pieces of a row: [k0, k1) (constants 0 and kv without a split, as the compiler cannot tell).
-  const int64_t per_half = (kv + 1) / 2;
-  const int64_t k0 = S == 1 ? 0 : min(kv, half * per_half), k1 = S == 1 ? kv : min(kv, k0 + per_half);
-  const int rounds = max(1, static_cast<int>((k1 - k0 + 32 * kUnroll - 1) / (32 * kUnroll)));  // a part's
+  const int64_t n = a.n, kv = a.k / 8, warps = static_cast<int64_t>(gridDim.x) * W;
+  const int lane = threadIdx.x % 32;
+  const int rounds = static_cast<int>((kv + 32 * U - 1) / (32 * U));  // a part's
   const auto* w = static_cast<const uint4*>(a.w);
   const auto* w_up = static_cast<const uint4*>(a.w_up);
   // Issues the loads of the round at c into buf (the last round of a part is partial: its loads are predicated).
-  auto load = [&](const Cursor& c, uint4 (&buf)[kUnroll]) {
-    const uint4* wr = (kSwiglu && c.part == 1 ? w_up : w) + c.row * kv + k0 +
-                      static_cast<int64_t>(c.round) * 32 * kUnroll + lane;
-    const int64_t left = k1 - k0 - static_cast<int64_t>(c.round) * 32 * kUnroll - lane;
+  auto load = [&](const Cursor& c, uint4 (&buf)[U]) {
+    const uint4* wr = (kSwiglu && c.part == 1 ? w_up : w) + c.row * kv + static_cast<int64_t>(c.round) * 32 * U + lane;
+    const int64_t left = kv - static_cast<int64_t>(c.round) * 32 * U - lane;
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
+    for (int u = 0; u < U; ++u)
       if (32 * u < left) buf[u] = __ldcs(wr + 32 * u);  // streamed: read once a step
   };
   auto advance = [&](Cursor& c) {
@@ -149,11 +135,11 @@ __global__ void __launch_bounds__(W * 32, S == 2 ? kSplitBlocks : 0) gemv_kernel
     c.round = 0;
     if (++c.part < kParts) return;
     c.part = 0;
-    c.row += groups;
+    c.row += warps;
   };
 
-  Cursor cur{blockIdx.x * G + static_cast<int64_t>(group), 0, 0};
-  uint4 wv[kUnroll];
+  Cursor cur{blockIdx.x * W + static_cast<int64_t>(threadIdx.x / 32), 0, 0};
+  uint4 wv[U];
   if (a.weights_settled) {
     if (cur.row < n) load(cur, wv);
     wait_for_producers();
@@ -172,23 +158,21 @@ __global__ void __launch_bounds__(W * 32, S == 2 ? kSplitBlocks : 0) gemv_kernel
   float g[M], u[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) g[m] = u[m] = 0.f;
-  __shared__ float halves[S == 2 ? G : 1][2][2 * M];  // split-K: the second half's sums, double-buffered
-  int parity = 0;
   while (cur.row < n) {
     Cursor next = cur;
     advance(next);
-    uint4 nv[kUnroll];
+    uint4 nv[U];
     if (next.row < n)
       load(next, nv);
     else
       allow_dependents();  // this warp's loads are all issued: the next kernel may start (its first loads overlap)
     // This round's pieces against the inputs (the part picks the sums: a branch, so they stay in registers).
-    const int64_t i0 = k0 + static_cast<int64_t>(cur.round) * 32 * kUnroll + lane;
+    const int64_t i0 = static_cast<int64_t>(cur.round) * 32 * U + lane;
     auto accumulate = [&](float (&acc)[M]) {
 #pragma unroll
-      for (int k8 = 0; k8 < kUnroll; ++k8) {
+      for (int k8 = 0; k8 < U; ++k8) {
         const int64_t i = i0 + 32 * k8;
-        if (i >= k1) break;
+        if (i >= kv) break;
         float w[8];
         unpack8<T>(wv[k8], w);
 #pragma unroll
@@ -211,23 +195,7 @@ __global__ void __launch_bounds__(W * 32, S == 2 ? kSplitBlocks : 0) gemv_kernel
           g[m] += __shfl_xor_sync(0xffffffffu, g[m], off);
           if constexpr (kSwiglu) u[m] += __shfl_xor_sync(0xffffffffu, u[m], off);
         }
-      if constexpr (S == 2) {  // the second half hands its sums to the first (both warps walk the same rows)
-        if (half == 1 && lane == 0)
-#pragma unroll
-          for (int m = 0; m < M; ++m) {
-            halves[group][parity][m] = g[m];
-            halves[group][parity][M + m] = u[m];
-          }
-        pair_barrier(group);
-        if (half == 0 && lane == 0)
-#pragma unroll
-          for (int m = 0; m < M; ++m) {
-            g[m] += halves[group][parity][m];
-            u[m] += halves[group][parity][M + m];
-          }
-        parity ^= 1;
-      }
-      if (lane == 0 && half == 0) {
+      if (lane == 0) {
 #pragma unroll
         for (int m = 0; m < M; ++m) {
           if constexpr (kSwiglu) {
@@ -242,7 +210,7 @@ __global__ void __launch_bounds__(W * 32, S == 2 ? kSplitBlocks : 0) gemv_kernel
       for (int m = 0; m < M; ++m) g[m] = u[m] = 0.f;
     }
 #pragma unroll
-    for (int k8 = 0; k8 < kUnroll; ++k8) wv[k8] = nv[k8];
+    for (int k8 = 0; k8 < U; ++k8) wv[k8] = nv[k8];
     cur = next;
   }
   allow_dependents();  // (warps without rows)
@@ -268,17 +236,16 @@ int64_t smem_limit() {
   return limit;
 }
 
-// A launch of the kernel with W warps a block in row groups of S warps: the fewest blocks that give every group the
-// rows it would have with all resident blocks (the occupancy calculator's count), and the rows a group of the
-// busiest SM computes in sequence with that grid.
+// A launch of the kernel with W warps a block: the fewest blocks that give every warp the rows it would have with all
+// resident blocks (the occupancy calculator's count), and the rows the busiest SM computes with that grid.
 struct Plan {
-  int64_t blocks = 0, busiest = 0, rows_per_group = 0;
+  int64_t blocks = 0, busiest = 0;
   int status = 0;
 };
 
-template <typename T, int M, bool kSwiglu, int W, int S>
+template <typename T, int M, bool kSwiglu, int W, int U>
 Plan plan(const GemvArgs& a) {
-  const auto kernel = gemv_kernel<T, M, kSwiglu, W, S>;
+  const auto kernel = gemv_kernel<T, M, kSwiglu, W, U>;
   const int64_t smem = smem_bytes(a, M);
   Plan p;
   // Asked once per input size (eager decoding launches these kernels a hundred times a token).
@@ -299,39 +266,37 @@ Plan plan(const GemvArgs& a) {
       resident_by_smem.emplace(smem, resident);
     }
   }
-  constexpr int64_t G = W / S;
-  const int64_t sms = sm_count(), capacity = std::max(resident, 1) * sms * G;
-  // At least 1: a product of no rows still launches to write sum_out.
-  p.rows_per_group = std::max<int64_t>(1, (a.n + capacity - 1) / capacity);
-  const int64_t used = (a.n + p.rows_per_group - 1) / p.rows_per_group;
-  p.blocks = std::max<int64_t>(1, (used + G - 1) / G);
-  p.busiest = (p.blocks + sms - 1) / sms * G * p.rows_per_group;
+  const int64_t sms = sm_count();
+  const int64_t rows_per_warp =  // at least 1: a product of no rows still launches to write sum_out
+      std::max<int64_t>(1, (a.n + std::max(resident, 1) * sms * W - 1) / (std::max(resident, 1) * sms * W));
+  const int64_t warps = (a.n + rows_per_warp - 1) / rows_per_warp;
+  p.blocks = std::max<int64_t>(1, (warps + W - 1) / W);
+  p.busiest = (p.blocks + sms - 1) / sms * W * rows_per_warp;
   return p;
 }
 
-// Few long plain rows (one row a warp pair with every block resident, more than one round of loads a row): split-K
-// over warp pairs, which halves each warp's chain of rounds. Otherwise blocks of 8 warps unless blocks of 4 leave
-// the busiest SM fewer rows.
-template <typename T, int M, bool kSwiglu>
-int launch(const GemvArgs& a, void* stream) {
-  const int64_t smem = smem_bytes(a, M);
-  static const bool no_split = std::getenv("VLM_TMP_NO_SPLITK") != nullptr;  // TEMPORARY A/B switch
-  if constexpr (!kSwiglu) {
-    if (a.k / 8 > 32 * kUnroll && !no_split) {
-      const Plan split = plan<T, M, false, 8, 2>(a);
-      if (split.status != 0) return split.status;
-      if (split.rows_per_group == 1)
-        return launch_dependent(gemv_kernel<T, M, false, 8, 2>, static_cast<unsigned>(split.blocks), 256, smem, stream,
-                                a);
-    }
-  }
-  const Plan wide = plan<T, M, kSwiglu, 8, 1>(a), narrow = plan<T, M, kSwiglu, 4, 1>(a);
+// Blocks of 8 warps unless blocks of 4 leave the busiest SM fewer rows.
+template <typename T, int M, bool kSwiglu, int U>
+int launch_unrolled(const GemvArgs& a, void* stream) {
+  const Plan wide = plan<T, M, kSwiglu, 8, U>(a), narrow = plan<T, M, kSwiglu, 4, U>(a);
   if (wide.status != 0) return wide.status;
   if (narrow.status != 0) return narrow.status;
+  const int64_t smem = smem_bytes(a, M);
   if (narrow.busiest < wide.busiest)
-    return launch_dependent(gemv_kernel<T, M, kSwiglu, 4, 1>, static_cast<unsigned>(narrow.blocks), 128, smem, stream,
+    return launch_dependent(gemv_kernel<T, M, kSwiglu, 4, U>, static_cast<unsigned>(narrow.blocks), 128, smem, stream,
                             a);
-  return launch_dependent(gemv_kernel<T, M, kSwiglu, 8, 1>, static_cast<unsigned>(wide.blocks), 256, smem, stream, a);
+  return launch_dependent(gemv_kernel<T, M, kSwiglu, 8, U>, static_cast<unsigned>(wide.blocks), 256, smem, stream, a);
+}
+
+// Rounds of kUnroll loads a lane, of kLongUnroll for one input row against long weight rows (more than two rounds of
+// kUnroll: the down projection). The first round, loaded before the wait while the kernel before still runs, is then
+// twice the bytes of every row: 577 -> 606 tok/s decoding Qwen2-VL-2B on an H100 (bench/NOTES.md, session 10),
+// though the product alone is no faster. It takes 160 registers, so only where a warp has one input row.
+template <typename T, int M, bool kSwiglu>
+int launch(const GemvArgs& a, void* stream) {
+  if constexpr (!kSwiglu && M == 1)
+    if (a.k / 8 > 2 * 32 * kUnroll) return launch_unrolled<T, M, kSwiglu, kLongUnroll>(a, stream);
+  return launch_unrolled<T, M, kSwiglu, kUnroll>(a, stream);
 }
 
 // Calls f(std::integral_constant<int, M>{}) for the run-time row count m in 1..kMaxRows.

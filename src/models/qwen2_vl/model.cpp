@@ -1,7 +1,6 @@
 #include "models/qwen2_vl/model.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "core/error.h"
 #include "core/memory.h"
@@ -171,17 +170,10 @@ at::Tensor Qwen2VLImpl::decode_hidden(const at::Tensor& tokens, DecodeState& sta
   if (state.cache.fixed()) {
     // Device-side only (see DecodeState): mark the slot, attend to every marked slot, advance.
     VLM_CHECK(l == 1, "a fixed KV cache decodes one token per step, got ", l);
-    static const bool old_begin = std::getenv("VLM_TMP_OLD_BEGIN") != nullptr;  // TEMPORARY A/B switch
-    if (old_begin) {
-      state.attention_mask.index_fill_(1, state.slot, true);
-      p = state.slot.view({1, 1}) + state.rope_deltas.view({b, 1});
-      embeds = model->embed_tokens(tokens);
-    } else {
-      const ops::DecodeStepStart start = ops::begin_decode_step(tokens, model->embed_tokens->weight,
-                                                                state.attention_mask, state.slot, state.rope_deltas);
-      embeds = start.embeds;
-      p = start.positions.view({b, 1});
-    }
+    const ops::DecodeStepStart start = ops::begin_decode_step(tokens, model->embed_tokens->weight,
+                                                              state.attention_mask, state.slot, state.rope_deltas);
+    embeds = start.embeds;
+    p = start.positions.view({b, 1});
     mask.dense = state.attention_mask.view({b, 1, 1, -1});
   } else {
     state.attention_mask = at::cat({state.attention_mask, at::ones({b, l}, opts)}, 1);
