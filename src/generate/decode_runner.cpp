@@ -79,7 +79,10 @@ at::Tensor DecodeRunner::step(const at::Tensor& tokens) {
         const c10::cuda::CUDAStreamGuard guard(c10::cuda::getStreamFromPool(false, tokens.device().index()));
         g->graph.capture_begin();
         g->logits = model_.logits(model_.decode_hidden(g->tokens, state_)).select(1, 0);
-        if (greedy_feedback_) g->tokens.copy_(g->logits.argmax(-1).view_as(g->tokens));
+        if (greedy_feedback_) {
+          at::Tensor next = g->tokens.view({-1});  // the argmax written in place: no copy kernel
+          at::argmax_out(next, g->logits, -1);
+        }
         g->graph.capture_end();
       }
       // Capturing recorded the step without running it (decode_hidden's host-side length was counted): run it.

@@ -23,6 +23,7 @@ constexpr int kChunk = kWarps * kPerWarp;     // positions per block
 constexpr int kMaxD = 256;
 constexpr int kPerLane = kMaxD / 32;
 constexpr int64_t kMaxMergeBytes = 32 * 1024;  // the merge kernel's weights, one float a chunk
+constexpr int kMergeBatch = 32;                // chunks whose values the merge kernel loads together
 
 int64_t chunks_of(int64_t t) { return (t + kChunk - 1) / kChunk; }
 
@@ -198,8 +199,14 @@ __global__ void decode_merge_kernel(const float* __restrict__ work, T* __restric
   __syncthreads();
   for (int i = threadIdx.x; i < d; i += blockDim.x) {
     float sum = 0.f;
-#pragma unroll 4
-    for (int c = 0; c < chunks; ++c) sum += w[c * (d + 2) + 2 + i] * weight[c];
+    for (int c0 = 0; c0 < chunks; c0 += kMergeBatch) {  // loads in flight together, then summed in chunk order
+      float v[kMergeBatch];
+#pragma unroll
+      for (int j = 0; j < kMergeBatch; ++j) v[j] = c0 + j < chunks ? w[(c0 + j) * (d + 2) + 2 + i] : 0.f;
+#pragma unroll
+      for (int j = 0; j < kMergeBatch; ++j)
+        if (c0 + j < chunks) sum += v[j] * weight[c0 + j];
+    }
     y[static_cast<int64_t>(bh) * d + i] = from_f<T>(sum * s_inv);
   }
 }

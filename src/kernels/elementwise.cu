@@ -149,7 +149,42 @@ __global__ void quick_gelu_kernel(const T* __restrict__ x, T* __restrict__ y, in
   }
 }
 
+// One block a batch row: thread 0 marks the mask and writes the position, every thread copies part of the row's
+// embedding, V elements at a time.
+template <typename T, int V>
+__global__ void begin_decode_step_kernel(const int64_t* __restrict__ tokens, const T* __restrict__ embedding,
+                                         int64_t vocab, int64_t hidden, uint8_t* __restrict__ mask, int64_t t,
+                                         const int64_t* __restrict__ slot, const int64_t* __restrict__ deltas,
+                                         T* __restrict__ embeds, int64_t* __restrict__ positions) {
+  wait_for_producers();
+  const int64_t b = blockIdx.x, s = *slot, token = tokens[b];
+  if (threadIdx.x == 0) {
+    if (s >= 0 && s < t) mask[b * t + s] = 1;
+    positions[b] = s + deltas[b];
+  }
+  if (token < 0 || token >= vocab) __trap();
+  const T* row = embedding + token * hidden;
+  T* out = embeds + b * hidden;
+  for (int64_t i = threadIdx.x * static_cast<int64_t>(V); i < hidden; i += static_cast<int64_t>(blockDim.x) * V)
+    store_pack<V>(out + i, load_pack<V>(row + i));
+}
+
 }  // namespace
+
+int begin_decode_step(ElemType type, const int64_t* tokens, const void* embedding, int64_t v, int64_t hidden,
+                      uint8_t* mask, int64_t t, const int64_t* slot, const int64_t* deltas, void* embeds,
+                      int64_t* positions, int64_t b, void* stream) {
+  if (b == 0) return 0;
+  return dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    return with_pack<T>(hidden, {embedding, embeds}, [&](auto pack) {
+      constexpr int V = decltype(pack)::value;
+      return launch_dependent(begin_decode_step_kernel<T, V>, static_cast<unsigned>(b), kThreads, 0, stream, tokens,
+                              static_cast<const T*>(embedding), v, hidden, mask, t, slot, deltas,
+                              static_cast<T*>(embeds), positions);
+    });
+  });
+}
 
 int rope_forward(ElemType type, const void* x, const void* cos, const void* sin, void* y, int64_t b, int64_t l,
                  int64_t h, int64_t d, void* stream, bool backward, bool float_tables, int64_t x_row) {

@@ -3,14 +3,16 @@
 // is nothing but such products. One warp computes one output column (weight row) for every input row: the inputs
 // sit in shared memory (normalised there first when the kernel also runs the norm before the projection), each
 // lane streams 16-byte pieces of the weight row, and the fp32 partial sums meet by warp shuffles. A warp walks its
-// rows in rounds of up to eight 16-byte loads a lane (a SwiGLU row is the gate row's rounds, then the up row's), and
-// the next round's loads are issued before the current round is used, so every warp keeps loads in flight from its
-// first round to its last, across row ends. Where the caller vouches that the kernel just before does not write the
-// weights (GemvArgs::weights_settled: a decoding step), the first round is loaded before the kernel waits on that one
-// (launched as a dependent, cuda_types.cuh), else only asked for in L2 there; the inputs are staged with asynchronous
-// copies, so the wait and the staging overlap the first weight loads; each warp releases the next kernel once its
-// last loads are issued, so that kernel's first loads overlap this one's last rounds. The grid gives every warp the
-// same number of rows (within one), at most what is resident at once.
+// rows in rounds of up to eight 16-byte loads a lane (sixteen for long rows; a SwiGLU round loads the gate and the up
+// row at the same offsets, so each input piece is read once for both), and the next round's loads are issued before
+// the current round is used, so every warp keeps loads in flight from its first round to its last, across row ends.
+// Where the caller vouches that the kernel just before does not write the weights (GemvArgs::weights_settled: a
+// decoding step), the first round is loaded before the kernel waits on that one (launched as a dependent,
+// cuda_types.cuh), else only asked for in L2 there; the inputs are staged with asynchronous copies, so the wait and
+// the staging overlap the first weight loads; each warp releases the next kernel once its last loads are issued, so
+// that kernel's first loads overlap this one's last rounds. The grid gives every warp the same number of rows (within
+// one), at most what is resident at once. Bytes loaded before the wait pay most: larger first rounds sped decoding up
+// where the product alone did not get faster, and asking L2 for more rows there slowed it (bench/NOTES.md).
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -22,8 +24,9 @@
 namespace vlm::cuda {
 namespace {
 
-constexpr int kUnroll = 8;   // 16-byte weight loads a lane per round
-constexpr int kMaxRows = 4;  // input rows handled together
+constexpr int kUnroll = 8;       // 16-byte weight loads a lane per round
+constexpr int kLongUnroll = 16;  // the same for long rows (see launch)
+constexpr int kMaxRows = 4;      // input rows handled together
 
 // Eight elements of T as floats.
 template <typename T>
@@ -102,44 +105,44 @@ __device__ __forceinline__ void load_inputs(const GemvArgs& a, uint4* xs) {
   __syncthreads();
 }
 
-// Where a warp is in its work: the row, the part of it (0: w, 1: w_up) and the round within the part.
+// Where a warp is in its work: the row and the round within it.
 struct Cursor {
   int64_t row;
-  int part, round;
+  int round;
 };
 
 // Plain: y[m, r] = x[m, :] . w[r, :] (+ bias[r]) in fp32, rounded once.
 // kSwiglu: y[m, r] = silu(g) * u with g = x[m, :] . w[r, :] and u = x[m, :] . w_up[r, :], each rounded to T first
 // (the numbers of two products followed by the SwiGLU kernel).
 // The input rows are first prepared in shared memory (see load_inputs).
-template <typename T, int M, bool kSwiglu, int W>
+template <typename T, int M, bool kSwiglu, int W, int U>  // U: 16-byte loads a lane per round
 __global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
   extern __shared__ uint4 xs[];
-  constexpr int kParts = kSwiglu ? 2 : 1;
+  constexpr int kLoads = kSwiglu ? 2 * U : U;  // a round's loads a lane: [0, U) from w, [U, 2U) from w_up
   const int64_t n = a.n, kv = a.k / 8, warps = static_cast<int64_t>(gridDim.x) * W;
   const int lane = threadIdx.x % 32;
-  const int rounds = static_cast<int>((kv + 32 * kUnroll - 1) / (32 * kUnroll));  // a part's
+  const int rounds = static_cast<int>((kv + 32 * U - 1) / (32 * U));  // a row's
   const auto* w = static_cast<const uint4*>(a.w);
   const auto* w_up = static_cast<const uint4*>(a.w_up);
-  // Issues the loads of the round at c into buf (the last round of a part is partial: its loads are predicated).
-  auto load = [&](const Cursor& c, uint4 (&buf)[kUnroll]) {
-    const uint4* wr = (kSwiglu && c.part == 1 ? w_up : w) + c.row * kv + static_cast<int64_t>(c.round) * 32 * kUnroll +
-                      lane;
-    const int64_t left = kv - static_cast<int64_t>(c.round) * 32 * kUnroll - lane;
+  // Issues the loads of the round at c into buf (the last round of a row is partial: its loads are predicated).
+  auto load = [&](const Cursor& c, uint4 (&buf)[kLoads]) {
+    const int64_t offset = c.row * kv + static_cast<int64_t>(c.round) * 32 * U + lane;
+    const int64_t left = kv - static_cast<int64_t>(c.round) * 32 * U - lane;
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-      if (32 * u < left) buf[u] = __ldcs(wr + 32 * u);  // streamed: read once a step
+    for (int u = 0; u < U; ++u)
+      if (32 * u < left) {
+        buf[u] = __ldcs(w + offset + 32 * u);  // streamed: read once a step
+        if constexpr (kSwiglu) buf[U + u] = __ldcs(w_up + offset + 32 * u);
+      }
   };
   auto advance = [&](Cursor& c) {
     if (++c.round < rounds) return;
     c.round = 0;
-    if (++c.part < kParts) return;
-    c.part = 0;
     c.row += warps;
   };
 
-  Cursor cur{blockIdx.x * W + static_cast<int64_t>(threadIdx.x / 32), 0, 0};
-  uint4 wv[kUnroll];
+  Cursor cur{blockIdx.x * W + static_cast<int64_t>(threadIdx.x / 32), 0};
+  uint4 wv[kLoads];
   if (a.weights_settled) {
     if (cur.row < n) load(cur, wv);
     wait_for_producers();
@@ -161,33 +164,31 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
   while (cur.row < n) {
     Cursor next = cur;
     advance(next);
-    uint4 nv[kUnroll];
+    uint4 nv[kLoads];
     if (next.row < n)
       load(next, nv);
     else
       allow_dependents();  // this warp's loads are all issued: the next kernel may start (its first loads overlap)
-    // This round's pieces against the inputs (the part picks the sums: a branch, so they stay in registers).
-    const int64_t i0 = static_cast<int64_t>(cur.round) * 32 * kUnroll + lane;
-    auto accumulate = [&](float (&acc)[M]) {
+    // This round's pieces against the inputs (each input piece read once for the gate and up rows).
+    const int64_t i0 = static_cast<int64_t>(cur.round) * 32 * U + lane;
 #pragma unroll
-      for (int k8 = 0; k8 < kUnroll; ++k8) {
-        const int64_t i = i0 + 32 * k8;
-        if (i >= kv) break;
-        float w[8];
-        unpack8<T>(wv[k8], w);
+    for (int k8 = 0; k8 < U; ++k8) {
+      const int64_t i = i0 + 32 * k8;
+      if (i >= kv) break;
+      float wg[8], wu[8];
+      unpack8<T>(wv[k8], wg);
+      if constexpr (kSwiglu) unpack8<T>(wv[U + k8], wu);
 #pragma unroll
-        for (int m = 0; m < M; ++m) {
-          float x[8];
-          unpack8<T>(xs[m * kv + i], x);
+      for (int m = 0; m < M; ++m) {
+        float x[8];
+        unpack8<T>(xs[m * kv + i], x);
 #pragma unroll
-          for (int j = 0; j < 8; ++j) acc[m] = fmaf(w[j], x[j], acc[m]);
+        for (int j = 0; j < 8; ++j) {
+          g[m] = fmaf(wg[j], x[j], g[m]);
+          if constexpr (kSwiglu) u[m] = fmaf(wu[j], x[j], u[m]);
         }
       }
-    };
-    if (kSwiglu && cur.part == 1)
-      accumulate(u);
-    else
-      accumulate(g);
+    }
     if (next.row != cur.row) {  // the row is done: sum over the warp, lane 0 writes
 #pragma unroll
       for (int m = 0; m < M; ++m)
@@ -210,7 +211,7 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
       for (int m = 0; m < M; ++m) g[m] = u[m] = 0.f;
     }
 #pragma unroll
-    for (int k8 = 0; k8 < kUnroll; ++k8) wv[k8] = nv[k8];
+    for (int k8 = 0; k8 < kLoads; ++k8) wv[k8] = nv[k8];
     cur = next;
   }
   allow_dependents();  // (warps without rows)
@@ -243,9 +244,9 @@ struct Plan {
   int status = 0;
 };
 
-template <typename T, int M, bool kSwiglu, int W>
+template <typename T, int M, bool kSwiglu, int W, int U>
 Plan plan(const GemvArgs& a) {
-  const auto kernel = gemv_kernel<T, M, kSwiglu, W>;
+  const auto kernel = gemv_kernel<T, M, kSwiglu, W, U>;
   const int64_t smem = smem_bytes(a, M);
   Plan p;
   // Asked once per input size (eager decoding launches these kernels a hundred times a token).
@@ -276,15 +277,27 @@ Plan plan(const GemvArgs& a) {
 }
 
 // Blocks of 8 warps unless blocks of 4 leave the busiest SM fewer rows.
-template <typename T, int M, bool kSwiglu>
-int launch(const GemvArgs& a, void* stream) {
-  const Plan wide = plan<T, M, kSwiglu, 8>(a), narrow = plan<T, M, kSwiglu, 4>(a);
+template <typename T, int M, bool kSwiglu, int U>
+int launch_unrolled(const GemvArgs& a, void* stream) {
+  const Plan wide = plan<T, M, kSwiglu, 8, U>(a), narrow = plan<T, M, kSwiglu, 4, U>(a);
   if (wide.status != 0) return wide.status;
   if (narrow.status != 0) return narrow.status;
   const int64_t smem = smem_bytes(a, M);
   if (narrow.busiest < wide.busiest)
-    return launch_dependent(gemv_kernel<T, M, kSwiglu, 4>, static_cast<unsigned>(narrow.blocks), 128, smem, stream, a);
-  return launch_dependent(gemv_kernel<T, M, kSwiglu, 8>, static_cast<unsigned>(wide.blocks), 256, smem, stream, a);
+    return launch_dependent(gemv_kernel<T, M, kSwiglu, 4, U>, static_cast<unsigned>(narrow.blocks), 128, smem, stream,
+                            a);
+  return launch_dependent(gemv_kernel<T, M, kSwiglu, 8, U>, static_cast<unsigned>(wide.blocks), 256, smem, stream, a);
+}
+
+// Rounds of kUnroll loads a lane, of kLongUnroll for one input row against long weight rows (more than two rounds of
+// kUnroll: the down projection). The first round, loaded before the wait while the kernel before still runs, is then
+// twice the bytes of every row: 577 -> 606 tok/s decoding Qwen2-VL-2B on an H100 (bench/NOTES.md, session 10),
+// though the product alone is no faster. It takes 160 registers, so only where a warp has one input row.
+template <typename T, int M, bool kSwiglu>
+int launch(const GemvArgs& a, void* stream) {
+  if constexpr (!kSwiglu && M == 1)
+    if (a.k / 8 > 2 * 32 * kUnroll) return launch_unrolled<T, M, kSwiglu, kLongUnroll>(a, stream);
+  return launch_unrolled<T, M, kSwiglu, kUnroll>(a, stream);
 }
 
 // Calls f(std::integral_constant<int, M>{}) for the run-time row count m in 1..kMaxRows.

@@ -73,6 +73,13 @@ int cross_entropy_rows(ElemType type, const void* logits, const int64_t* targets
 // operations as torch's separate kernels round.
 int quick_gelu_forward(ElemType type, const void* x, void* y, int64_t n, void* stream);
 
+// The start of a fixed-cache decoding step, one block a batch row b: mask[b, *slot] = 1 (mask [B, T] bytes; a slot
+// outside [0, T) marks nothing), positions[b] = *slot + deltas[b] (int64), embeds[b, :] = embedding[tokens[b], :]
+// (embedding [V, H] of the element type; a token outside [0, V) traps, as torch's embedding asserts).
+int begin_decode_step(ElemType type, const int64_t* tokens, const void* embedding, int64_t v, int64_t hidden,
+                      uint8_t* mask, int64_t t, const int64_t* slot, const int64_t* deltas, void* embeds,
+                      int64_t* positions, int64_t b, void* stream);
+
 // One query per (batch, head) over a key/value cache: q [B, H, D], k_cache, v_cache [B, Hkv, T, D], mask [B, T]
 // (bytes, non-zero = attend), y [B, H, D]; head h reads KV head h / (H / Hkv). softmax(q k^T * scale) v in fp32,
 // split over T in chunks whose partial results go to `workspace` (float, decode_attention_workspace(B, H, T, D) of

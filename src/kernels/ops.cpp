@@ -529,6 +529,36 @@ at::Tensor quick_gelu(const at::Tensor& x) {
   return quick_gelu_reference(x);
 }
 
+DecodeStepStart begin_decode_step_reference(const at::Tensor& tokens, const at::Tensor& embedding,
+                                            const at::Tensor& mask, const at::Tensor& slot, const at::Tensor& deltas) {
+  mask.index_fill_(1, slot, true);
+  return {at::embedding(embedding, tokens), slot + deltas.reshape({-1})};
+}
+
+DecodeStepStart begin_decode_step(const at::Tensor& tokens, const at::Tensor& embedding, const at::Tensor& mask,
+                                  const at::Tensor& slot, const at::Tensor& deltas) {
+  const int64_t b = tokens.size(0);
+  VLM_CHECK(tokens.dim() == 2 && tokens.size(1) == 1 && tokens.scalar_type() == at::kLong && embedding.dim() == 2 &&
+                mask.dim() == 2 && mask.size(0) == b && mask.scalar_type() == at::kBool && slot.numel() == 1 &&
+                slot.scalar_type() == at::kLong && deltas.numel() == b && deltas.scalar_type() == at::kLong,
+            "begin_decode_step: tokens ", tokens.sizes(), ", embedding ", embedding.sizes(), ", mask ", mask.sizes(),
+            ", slot ", slot.sizes(), " and deltas ", deltas.sizes(), " do not fit one decoding step");
+#ifdef VLM_WITH_CUDA
+  if (kernel_inputs({&embedding}) && on_device(embedding.device(), {&tokens, &mask, &slot, &deltas}) &&
+      embedding.is_contiguous() && tokens.is_contiguous() && mask.is_contiguous() && deltas.is_contiguous()) {
+    DecodeStepStart out{at::empty({b, 1, embedding.size(1)}, embedding.options()),
+                        at::empty({b}, deltas.options())};
+    const int err = cuda::begin_decode_step(
+        *elem_type(embedding.scalar_type()), tokens.data_ptr<int64_t>(), embedding.data_ptr(), embedding.size(0),
+        embedding.size(1), reinterpret_cast<uint8_t*>(mask.data_ptr<bool>()), mask.size(1), slot.data_ptr<int64_t>(),
+        deltas.data_ptr<int64_t>(), out.embeds.data_ptr(), out.positions.data_ptr<int64_t>(), b, current_stream());
+    VLM_CHECK(err == 0, "begin_decode_step CUDA kernel failed with CUDA error ", err);
+    return out;
+  }
+#endif
+  return begin_decode_step_reference(tokens, embedding, mask, slot, deltas);
+}
+
 at::Tensor decode_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                       const at::Tensor& mask, double scale) {
   const int64_t b = q.size(0), h = q.size(1), hkv = k.size(1), t = k.size(2), d = k.size(3);

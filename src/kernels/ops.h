@@ -86,6 +86,17 @@ CrossEntropyRows cross_entropy_rows_reference(const at::Tensor& logits, const at
 at::Tensor quick_gelu(const at::Tensor& x);
 at::Tensor quick_gelu_reference(const at::Tensor& x);
 
+// The start of a fixed-cache decoding step: marks position slot ([1] int64) in mask [B, T] bool (in place) and
+// returns the step's token embeddings embedding[tokens] ([B, 1, H] for tokens [B, 1] int64, embedding [V, H]) and
+// positions slot + deltas ([B] int64). On CUDA one kernel without autograd (three torch kernels in the reference).
+struct DecodeStepStart {
+  at::Tensor embeds, positions;
+};
+DecodeStepStart begin_decode_step(const at::Tensor& tokens, const at::Tensor& embedding, const at::Tensor& mask,
+                                  const at::Tensor& slot, const at::Tensor& deltas);
+DecodeStepStart begin_decode_step_reference(const at::Tensor& tokens, const at::Tensor& embedding,
+                                            const at::Tensor& mask, const at::Tensor& slot, const at::Tensor& deltas);
+
 // Attention of one query per head over a key/value cache: q [B, H, 1, D], k, v [B, Hkv, T, D] (grouped-query:
 // head h reads KV head h / (H / Hkv)), mask [B, T] bool (true = attend; any shape of B * T elements). Returns
 // [B, H, 1, D]. The kernel splits the keys over many blocks (flash-decoding) and a second kernel merges them; the

@@ -337,6 +337,51 @@ TEST(Ops, RopeQkvDecodeCudaMatchesReference) {
     }
 }
 
+// The reference is what decoding ran before: index_fill_ on the mask, slot + deltas, the embedding module.
+TEST(Ops, BeginDecodeStepReferenceMatchesTheSeparateOps) {
+  torch::manual_seed(11);
+  const int64_t b = 3, t = 9, v = 50, hidden = 16;
+  torch::nn::Embedding embedding(v, hidden);
+  const at::Tensor tokens = torch::randint(0, v, {b, 1}, torch::kLong), slot = torch::full({1}, 4, torch::kLong);
+  const at::Tensor deltas = torch::randint(-5, 5, {b}, torch::kLong);
+  const at::Tensor mask = torch::rand({b, t}) < 0.5, mask_ref = mask.clone();
+  const auto got = vlm::ops::begin_decode_step(tokens, embedding->weight, mask, slot, deltas);
+  mask_ref.index_fill_(1, slot, true);
+  EXPECT_TRUE(torch::equal(mask, mask_ref));
+  EXPECT_TRUE(torch::equal(got.positions.view({b, 1}), slot.view({1, 1}) + deltas.view({b, 1})));
+  EXPECT_TRUE(torch::equal(got.embeds, embedding(tokens)));
+}
+
+TEST(Ops, BeginDecodeStepCudaMatchesReference) {
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(12);
+  for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
+    for (const int64_t b : {1, 3})
+      for (const int64_t hidden : {1536, 20})  // 16-byte packs, and single elements
+        for (const int64_t slot : {0, 8, 9}) {   // first, last, outside the mask (marks nothing)
+          const int64_t t = 9, v = 1000;
+          const auto cuda = torch::device(torch::kCUDA);
+          const at::Tensor embedding = torch::randn({v, hidden}, cuda.dtype(type));
+          const at::Tensor tokens = torch::randint(0, v, {b, 1}, cuda.dtype(torch::kLong));
+          const at::Tensor deltas = torch::randint(-50, 50, {b}, cuda.dtype(torch::kLong));
+          const at::Tensor slots = torch::full({1}, slot, cuda.dtype(torch::kLong));
+          const at::Tensor mask = torch::rand({b, t}, cuda) < 0.5, mask_ref = mask.clone();
+          const auto got = vlm::ops::begin_decode_step(tokens, embedding, mask, slots, deltas);
+          // The reference's index_fill_ needs an index inside the mask: mark by hand where the slot is outside.
+          vlm::ops::DecodeStepStart ref;
+          if (slot < t) {
+            ref = vlm::ops::begin_decode_step_reference(tokens, embedding, mask_ref, slots, deltas);
+          } else {
+            ref = {at::embedding(embedding, tokens), slots + deltas};
+          }
+          const std::string what = std::string(c10::toString(type)) + " b" + std::to_string(b) + " hidden " +
+                                   std::to_string(hidden) + " slot " + std::to_string(slot);
+          EXPECT_TRUE(torch::equal(mask, mask_ref)) << what;
+          EXPECT_TRUE(torch::equal(got.positions, ref.positions)) << what;
+          EXPECT_TRUE(torch::equal(got.embeds, ref.embeds)) << what;
+        }
+}
+
 // The fused step (RoPE, cache write, attention) against the reference ops one after the other, with the caches and
 // mask loaded before the dependent-launch wait or after it.
 TEST(Ops, DecodeQkvAttentionCudaMatchesReference) {
@@ -399,11 +444,12 @@ TEST(Ops, LinearCudaMatchesReference) {
     int64_t m, n, k;
   };
   // Kernel shapes (m <= 4; k % 8 == 0; the down projection's k 8960, 4 rows of it over 48 KB of shared memory; full
-  // and partial rounds of the unrolled loads) and ones that go to torch's linear (m 5, k 12, fp32).
+  // and partial rounds of the unrolled loads; rounds of 16 loads for one row against k over 4096, the last one a
+  // single load at k 4104) and ones that go to torch's linear (m 5, k 12, fp32).
   for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
     for (const Shape s : {Shape{1, 1, 8}, Shape{1, 2051, 1536}, Shape{2, 7, 8960}, Shape{3, 300, 72}, Shape{4, 33, 136},
                           Shape{1, 1536, 8960}, Shape{3, 5, 4096}, Shape{4, 33, 2048}, Shape{4, 19, 8960},
-                          Shape{5, 19, 64}, Shape{2, 9, 12}})
+                          Shape{1, 40, 4104}, Shape{5, 19, 64}, Shape{2, 9, 12}})
       for (bool with_bias : {false, true})
         for (bool settled : {false, true}) {
           const auto opts = torch::device(torch::kCUDA).dtype(type);

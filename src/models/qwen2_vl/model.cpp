@@ -165,21 +165,24 @@ at::Tensor Qwen2VLImpl::forward_hidden(const Batch& batch, DecodeState* state) {
 at::Tensor Qwen2VLImpl::decode_hidden(const at::Tensor& tokens, DecodeState& state) {
   const int64_t b = tokens.size(0), l = tokens.size(1);
   const auto opts = at::TensorOptions().dtype(at::kLong).device(tokens.device());
-  at::Tensor p;
+  at::Tensor p, embeds;
   nn::AttentionMask mask;
   if (state.cache.fixed()) {
     // Device-side only (see DecodeState): mark the slot, attend to every marked slot, advance.
     VLM_CHECK(l == 1, "a fixed KV cache decodes one token per step, got ", l);
-    state.attention_mask.index_fill_(1, state.slot, true);
-    p = state.slot.view({1, 1}) + state.rope_deltas.view({b, 1});
+    const ops::DecodeStepStart start = ops::begin_decode_step(tokens, model->embed_tokens->weight,
+                                                              state.attention_mask, state.slot, state.rope_deltas);
+    embeds = start.embeds;
+    p = start.positions.view({b, 1});
     mask.dense = state.attention_mask.view({b, 1, 1, -1});
   } else {
     state.attention_mask = at::cat({state.attention_mask, at::ones({b, l}, opts)}, 1);
     // Every stream is cache position + rope delta while decoding.
     p = at::arange(state.length, state.length + l, opts).view({1, l}) + state.rope_deltas.view({b, 1});
     mask.dense = causal_mask(state.attention_mask, state.length, l);
+    embeds = model->embed_tokens(tokens);
   }
-  const at::Tensor h = model(model->embed_tokens(tokens), p.unsqueeze(0).expand({3, b, l}), mask, &state.cache);
+  const at::Tensor h = model(embeds, p.unsqueeze(0).expand({3, b, l}), mask, &state.cache);
   if (state.cache.fixed()) state.slot.add_(1);
   state.length += l;
   return h;
