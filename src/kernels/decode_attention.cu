@@ -53,6 +53,9 @@ __global__ void __launch_bounds__(kWarps * 32) decode_chunk_kernel(DecodeAttenti
   T* v_cache = static_cast<T*>(a.v_cache);
   const int64_t kv_base = (static_cast<int64_t>(b) * hkv + kv_head) * t * d;
   const bool early = kFused && a.cache_settled;
+  // The merge kernel may launch now, and release the output projection at its own start, so that the projection's
+  // weights are loaded while this kernel runs (each waits for its producer before reading what it wrote).
+  allow_dependents();
 
   // This warp's positions: kPerWarp consecutive ones. Keys and values of all of them are loaded before use; the
   // step's own position (fused) comes from the projection below.
@@ -181,6 +184,7 @@ template <typename T>
 __global__ void decode_merge_kernel(const float* __restrict__ work, T* __restrict__ y, int chunks, int d) {
   extern __shared__ float weight[];  // [chunks]
   __shared__ float s_inv;
+  allow_dependents();  // (see decode_chunk_kernel)
   wait_for_producers();
   const int bh = blockIdx.x;
   const float* w = work + static_cast<int64_t>(bh) * chunks * (d + 2);
