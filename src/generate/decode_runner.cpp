@@ -62,6 +62,7 @@ at::Tensor DecodeRunner::step(const at::Tensor& tokens) {
 #ifdef VLM_WITH_CUDA
   if (graph_) {
     VLM_CHECK(tokens.sizes() == graph_->tokens.sizes(), "decode batch shape changed under a captured CUDA graph");
+    state_.require_room();
     graph_->tokens.copy_(tokens, /*non_blocking=*/true);
     graph_->graph.replay();
     state_.length += tokens.size(1);
@@ -137,6 +138,7 @@ void DecodeRunner::queue_next() {
 void DecodeRunner::advance() {
   VLM_CHECK(chains(), "chained decoding steps need a CUDA graph captured with greedy feedback");
 #ifdef VLM_WITH_CUDA
+  state_.require_room();
   graph_->graph.replay();
   state_.length += graph_->tokens.size(1);
   queue_next();

@@ -3,16 +3,17 @@
 // is nothing but such products. One warp computes one output column (weight row) for every input row: the inputs
 // sit in shared memory (normalised there first when the kernel also runs the norm before the projection), each
 // lane streams 16-byte pieces of the weight row, and the fp32 partial sums meet by warp shuffles. A warp walks its
-// rows in rounds of up to eight 16-byte loads a lane (sixteen for long rows; a SwiGLU round loads the gate and the up
-// row at the same offsets, so each input piece is read once for both), and the next round's loads are issued before
-// the current round is used, so every warp keeps loads in flight from its first round to its last, across row ends.
-// Where the caller vouches that the kernel just before does not write the weights (GemvArgs::weights_settled: a
-// decoding step), the first round is loaded before the kernel waits on that one (launched as a dependent,
-// cuda_types.cuh), else only asked for in L2 there; the inputs are staged with asynchronous copies, so the wait and
-// the staging overlap the first weight loads; each warp releases the next kernel once its last loads are issued, so
-// that kernel's first loads overlap this one's last rounds. The grid gives every warp the same number of rows (within
-// one), at most what is resident at once. Bytes loaded before the wait pay most: larger first rounds sped decoding up
-// where the product alone did not get faster, and asking L2 for more rows there slowed it (bench/NOTES.md).
+// rows in rounds of up to eight 16-byte loads a lane (sixteen for long rows; a SwiGLU round loads eight of the gate
+// row and eight of the up row at the same offsets, so each input piece is read once for both), and the next round's
+// loads are issued before the current round is used, so every warp keeps loads in flight from its first round to its
+// last, across row ends. Where the caller vouches that no kernel still running writes the weights
+// (GemvArgs::weights_settled: a decoding step), the first round is loaded before the kernel waits on the one before
+// (launched as a dependent, cuda_types.cuh), else only asked for in L2 there; the inputs are staged with asynchronous
+// copies, so the wait and the staging overlap the first weight loads; each warp releases the next kernel once its
+// last loads are issued, so that kernel's first loads overlap this one's last rounds. The grid gives every warp the
+// same number of rows (within one), at most what is resident at once. Bytes loaded before the wait pay most: larger
+// first rounds sped decoding up where the product alone did not get faster, and asking L2 for more rows there slowed
+// it (bench/NOTES.md).
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -291,8 +292,9 @@ int launch_unrolled(const GemvArgs& a, void* stream) {
 
 // Rounds of kUnroll loads a lane, of kLongUnroll for one input row against long weight rows (more than two rounds of
 // kUnroll: the down projection). The first round, loaded before the wait while the kernel before still runs, is then
-// twice the bytes of every row: 577 -> 606 tok/s decoding Qwen2-VL-2B on an H100 (bench/NOTES.md, session 10),
-// though the product alone is no faster. It takes 160 registers, so only where a warp has one input row.
+// 46% of each row of 8960 instead of 23%: 577 -> 606 tok/s decoding Qwen2-VL-2B on an H100 (bench/NOTES.md, session
+// 10), though the product alone is no faster. It takes 160 registers; measured for one input row only. (SwiGLU rounds
+// hold as many at every row count, and paid there too: batch 2 689 -> 785 tok/s, batch 4 876 -> 1064.)
 template <typename T, int M, bool kSwiglu>
 int launch(const GemvArgs& a, void* stream) {
   if constexpr (!kSwiglu && M == 1)

@@ -86,9 +86,10 @@ int begin_decode_step(ElemType type, const int64_t* tokens, const void* embeddin
 // them) and are combined by a second kernel. With `positions` set, q is instead the fused projection of a decoding
 // step ([B, (H + 2 Hkv) D], rows q_row elements apart): q and that step's k are rotated as rope_qkv_decode_forward
 // rotates them, and k, v are written to the caches at position *slot (and attended there from the projection). With
-// `cache_settled` too, no kernel just before this one writes the caches (other than at the slot), the mask,
-// positions, inv_freq or slot: they may be loaded before the dependent-launch wait. decode_attention_supported says
-// which shapes the kernels take (D <= 256 and a multiple of 32, T within the merge's shared memory).
+// `cache_settled` too, no kernel that may still run when this one starts (cuda_types.cuh) writes the caches (other
+// than at the slot), the mask, positions, inv_freq or slot: they may be loaded before the dependent-launch wait.
+// decode_attention_supported says which shapes the kernels take (D <= 256 and a multiple of 32, T within the merge's
+// shared memory).
 struct DecodeAttentionArgs {
   const void* q = nullptr;
   int64_t q_row = 0;
@@ -132,8 +133,8 @@ struct GemvArgs {
   const void* bias = nullptr;
   void* y = nullptr;
   int64_t m = 0, n = 0, k = 0;
-  // No kernel just before this one in the stream writes w or w_up: their first loads may be issued before the
-  // dependent-launch wait (only a data-independent L2 hint otherwise).
+  // No kernel that may still run when this one starts (cuda_types.cuh) writes w or w_up: their first loads may be
+  // issued before the dependent-launch wait (only a data-independent L2 hint otherwise).
   bool weights_settled = false;
 };
 bool gemv_supported(ElemType type, int64_t m, int64_t k, bool residual = false, bool norm = false);

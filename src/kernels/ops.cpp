@@ -537,15 +537,17 @@ DecodeStepStart begin_decode_step_reference(const at::Tensor& tokens, const at::
 
 DecodeStepStart begin_decode_step(const at::Tensor& tokens, const at::Tensor& embedding, const at::Tensor& mask,
                                   const at::Tensor& slot, const at::Tensor& deltas) {
-  const int64_t b = tokens.size(0);
-  VLM_CHECK(tokens.dim() == 2 && tokens.size(1) == 1 && tokens.scalar_type() == at::kLong && embedding.dim() == 2 &&
-                mask.dim() == 2 && mask.size(0) == b && mask.scalar_type() == at::kBool && slot.numel() == 1 &&
-                slot.scalar_type() == at::kLong && deltas.numel() == b && deltas.scalar_type() == at::kLong,
+  VLM_CHECK(tokens.dim() == 2 && tokens.size(1) == 1 && embedding.dim() == 2 && mask.dim() == 2 &&
+                mask.size(0) == tokens.size(0) && mask.scalar_type() == at::kBool && slot.numel() == 1 &&
+                slot.scalar_type() == at::kLong && deltas.numel() == tokens.size(0) &&
+                deltas.scalar_type() == at::kLong,
             "begin_decode_step: tokens ", tokens.sizes(), ", embedding ", embedding.sizes(), ", mask ", mask.sizes(),
             ", slot ", slot.sizes(), " and deltas ", deltas.sizes(), " do not fit one decoding step");
+  const int64_t b = tokens.size(0);
 #ifdef VLM_WITH_CUDA
   if (kernel_inputs({&embedding}) && on_device(embedding.device(), {&tokens, &mask, &slot, &deltas}) &&
-      embedding.is_contiguous() && tokens.is_contiguous() && mask.is_contiguous() && deltas.is_contiguous()) {
+      tokens.scalar_type() == at::kLong && embedding.is_contiguous() && tokens.is_contiguous() &&
+      mask.is_contiguous() && deltas.is_contiguous()) {
     DecodeStepStart out{at::empty({b, 1, embedding.size(1)}, embedding.options()),
                         at::empty({b}, deltas.options())};
     const int err = cuda::begin_decode_step(

@@ -87,8 +87,9 @@ at::Tensor quick_gelu(const at::Tensor& x);
 at::Tensor quick_gelu_reference(const at::Tensor& x);
 
 // The start of a fixed-cache decoding step: marks position slot ([1] int64) in mask [B, T] bool (in place) and
-// returns the step's token embeddings embedding[tokens] ([B, 1, H] for tokens [B, 1] int64, embedding [V, H]) and
-// positions slot + deltas ([B] int64). On CUDA one kernel without autograd (three torch kernels in the reference).
+// returns the step's token embeddings embedding[tokens] ([B, 1, H] for tokens [B, 1], embedding [V, H]) and
+// positions slot + deltas ([B] int64). On CUDA one kernel without autograd for int64 tokens (three torch kernels in
+// the reference, which any other case takes).
 struct DecodeStepStart {
   at::Tensor embeds, positions;
 };
@@ -119,9 +120,10 @@ at::Tensor decode_qkv_attention_reference(const at::Tensor& qkv, const at::Tenso
 
 // While one is alive on this thread, the matrix-vector kernels below (linear, swiglu_linear, add_rms_norm_linear,
 // add_rms_norm_swiglu_linear) load their first weights before the kernel ahead of them in the stream has finished,
-// and decode_qkv_attention its caches, mask, positions and slot: the caller vouches that no kernel writes a weight
-// just before the product that reads it, nor those just before the attention, as in a decoding step (the weights
-// are parameters; the mask and positions are set at the step's start, the slot advanced at its end). Without one
+// and decode_qkv_attention its caches, mask, positions and slot: the caller vouches that no kernel that may still run
+// when the product starts (see cuda_types.cuh) writes a weight, nor those inputs of the attention, as in a decoding
+// step (the weights are parameters; the mask and positions are set at the step's start, the slot advanced at its
+// end). Without one
 // they only ask for those weights in L2 there, which is right for any input and cost ~10% of the decoding speed
 // (bench/NOTES.md, session 8). Guards nest.
 class SettledWeights {

@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "core/error.h"
 #include "nn/attention.h"
 
 namespace vlm {
@@ -33,6 +34,12 @@ struct DecodeState {
   int64_t length = 0;         // positions in the cache (decode_hidden adds its tokens)
   int64_t capacity = 0;       // 0 = growing cache; N = fixed cache of N positions
   at::Tensor slot;            // fixed cache: [1] int64 on the device, where the next decoding step writes
+
+  // A decoding step past a fixed cache's end would mark no position and attend stale keys: an error instead.
+  void require_room() const {
+    VLM_CHECK(capacity == 0 || length < capacity, "decoding step at position ", length,
+              " does not fit the fixed KV cache of ", capacity, " positions");
+  }
 };
 
 class Model : public torch::nn::Module {

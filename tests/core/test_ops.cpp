@@ -357,7 +357,7 @@ TEST(Ops, BeginDecodeStepCudaMatchesReference) {
   torch::manual_seed(12);
   for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
     for (const int64_t b : {1, 3})
-      for (const int64_t hidden : {1536, 20})  // 16-byte packs, and single elements
+      for (const int64_t hidden : {1536, 18})  // 16-byte packs, and single elements
         for (const int64_t slot : {0, 8, 9}) {   // first, last, outside the mask (marks nothing)
           const int64_t t = 9, v = 1000;
           const auto cuda = torch::device(torch::kCUDA);
@@ -503,17 +503,25 @@ TEST(Ops, SwigluLinearCudaMatchesReference) {
   struct Shape {
     int64_t m, n, k;
   };
+  // A round loads the gate and up rows at the same offsets: one partial round (k 200, 8), two (4096), the second of
+  // one load (4104); with the first round loaded before the dependent-launch wait (settled) or after it.
   for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
-    for (const Shape s : {Shape{1, 8960, 1536}, Shape{2, 37, 200}, Shape{4, 1, 8}, Shape{1, 3, 4096}, Shape{6, 11, 64}}) {
-      const auto opts = torch::device(torch::kCUDA).dtype(type);
-      const at::Tensor x = torch::randn({s.m, 1, s.k}, opts);
-      const at::Tensor wg = torch::randn({s.n, s.k}, opts) / 4, wu = torch::randn({s.n, s.k}, opts);
-      const at::Tensor got = vlm::ops::swiglu_linear(x, wg, wu);
-      const at::Tensor ref = vlm::ops::swiglu_linear_reference(x, wg, wu);
-      ASSERT_EQ(got.sizes(), ref.sizes());
-      EXPECT_LT(relative_max_error(got, ref), type == torch::kFloat ? 1e-5 : 2e-2)
-          << c10::toString(type) << " " << s.m << "x" << s.n << "x" << s.k;
-    }
+    for (const Shape s : {Shape{1, 8960, 1536}, Shape{2, 37, 200}, Shape{4, 1, 8}, Shape{1, 3, 4096}, Shape{1, 7, 4104},
+                          Shape{6, 11, 64}})
+      for (bool settled : {false, true}) {
+        const auto opts = torch::device(torch::kCUDA).dtype(type);
+        const at::Tensor x = torch::randn({s.m, 1, s.k}, opts);
+        const at::Tensor wg = torch::randn({s.n, s.k}, opts) / 4, wu = torch::randn({s.n, s.k}, opts);
+        if (settled) torch::cuda::synchronize();  // (the weights were written just before: see LinearCudaMatches...)
+        std::optional<vlm::ops::SettledWeights> guard;
+        if (settled) guard.emplace();
+        const at::Tensor got = vlm::ops::swiglu_linear(x, wg, wu);
+        guard.reset();
+        const at::Tensor ref = vlm::ops::swiglu_linear_reference(x, wg, wu);
+        ASSERT_EQ(got.sizes(), ref.sizes());
+        EXPECT_LT(relative_max_error(got, ref), type == torch::kFloat ? 1e-5 : 2e-2)
+            << c10::toString(type) << " " << s.m << "x" << s.n << "x" << s.k << " settled " << settled;
+      }
 }
 
 TEST(Ops, AddRmsNormLinearCudaMatchesReference) {
@@ -522,11 +530,12 @@ TEST(Ops, AddRmsNormLinearCudaMatchesReference) {
   struct Shape {
     int64_t m, n, k;
   };
-  // The kernel's shapes (over 48 KB of shared memory: 2 x 8960 with the residual, 4 x 8960 without) and ones that
-  // fall back (4 x 8960 with the residual: over its 96 KB; m 5); with and without the residual; plain and SwiGLU.
+  // The kernel's shapes (over 48 KB of shared memory: 2 x 8960 with the residual, 4 x 8960 without; one row of 8960
+  // in rounds of 16 loads) and ones that fall back (4 x 8960 with the residual: over its 96 KB; m 5); with and
+  // without the residual; plain and SwiGLU.
   for (auto type : {torch::kHalf, torch::kBFloat16})
-    for (const Shape s :
-         {Shape{1, 2048, 1536}, Shape{2, 37, 200}, Shape{2, 9, 8960}, Shape{4, 9, 8960}, Shape{5, 11, 64}})
+    for (const Shape s : {Shape{1, 2048, 1536}, Shape{2, 37, 200}, Shape{1, 9, 8960}, Shape{2, 9, 8960},
+                          Shape{4, 9, 8960}, Shape{5, 11, 64}})
       for (bool with_residual : {false, true}) {
         const auto opts = torch::device(torch::kCUDA).dtype(type);
         const at::Tensor x = torch::randn({s.m, 1, s.k}, opts) * 3;

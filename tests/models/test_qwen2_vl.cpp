@@ -68,6 +68,31 @@ void check_model(const std::string& dir) {
 TEST(Qwen2VL, MatchesTransformers) { check_model(vlm::test::fixture("tiny-qwen2-vl")); }
 TEST(Qwen2_5VL, MatchesTransformers) { check_model(vlm::test::fixture("tiny-qwen2_5-vl")); }
 
+// A step past a fixed cache's end is an error naming the cache, not a step that marks no position.
+TEST(Qwen2VL, DecodingPastAFixedCacheIsAnError) {
+  const std::string dir = vlm::test::fixture("tiny-qwen2-vl");
+  const auto golden = vlm::safetensors::Checkpoint::open(dir + "/parity.safetensors");
+  const auto loaded = vlm::load_model(dir, {});
+  vlm::Model& model = *loaded.model;
+  torch::NoGradGuard no_grad;
+  const std::string name = vlm::read_json_file(dir + "/parity.json").at("cases").at(0).get<std::string>();
+  const vlm::Batch batch = batch_of(golden, name);
+  vlm::DecodeState state;
+  state.capacity = batch.input_ids.size(1) + 2;
+  const at::Tensor logits = model.logits(model.forward_hidden(batch, &state));
+  at::Tensor next = logits.select(1, logits.size(1) - 1).argmax(-1, true);
+  for (int step = 0; step < 2; ++step)
+    next = model.logits(model.decode_hidden(next, state)).select(1, 0).argmax(-1, true);
+  try {
+    model.decode_hidden(next, state);
+    FAIL() << "decoded past the cache";
+  } catch (const vlm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not fit the fixed KV cache of " + std::to_string(state.capacity)),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Qwen2VL, BothWeightLayoutsAndShardsLoad) {
   // Flat config + published keys, and the bf16 sharded copy: both load strictly.
   EXPECT_NO_THROW(vlm::load_model(vlm::test::fixture("tiny-qwen2-vl-flat"), {}));

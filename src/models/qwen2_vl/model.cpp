@@ -170,6 +170,7 @@ at::Tensor Qwen2VLImpl::decode_hidden(const at::Tensor& tokens, DecodeState& sta
   if (state.cache.fixed()) {
     // Device-side only (see DecodeState): mark the slot, attend to every marked slot, advance.
     VLM_CHECK(l == 1, "a fixed KV cache decodes one token per step, got ", l);
+    state.require_room();
     const ops::DecodeStepStart start = ops::begin_decode_step(tokens, model->embed_tokens->weight,
                                                               state.attention_mask, state.slot, state.rope_deltas);
     embeds = start.embeds;
