@@ -123,9 +123,8 @@ at::Tensor decode_qkv_attention_reference(const at::Tensor& qkv, const at::Tenso
 // and decode_qkv_attention its caches, mask, positions and slot: the caller vouches that no kernel that may still run
 // when the product starts (see cuda_types.cuh) writes a weight, nor those inputs of the attention, as in a decoding
 // step (the weights are parameters; the mask and positions are set at the step's start, the slot advanced at its
-// end). Without one
-// they only ask for those weights in L2 there, which is right for any input and cost ~10% of the decoding speed
-// (bench/NOTES.md, session 8). Guards nest.
+// end). Without one they only ask for those weights in L2 there, which is right for any input and cost ~10% of the
+// decoding speed (bench/NOTES.md, session 8). Guards nest.
 class SettledWeights {
  public:
   SettledWeights();
