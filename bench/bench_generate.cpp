@@ -2,9 +2,12 @@
 // one square image of IMAGE_SIZE px + TEXT_TOKENS random text tokens, then NEW_TOKENS greedy tokens (EOS ignored).
 //   bench_generate MODEL_DIR [--image-size 448] [--text-tokens 40] [--new-tokens 256] [--batch 1] [--repeat 3]
 //                  [--device cuda] [--dtype bfloat16] [--eager]
-// Prints one JSON line per repeat (the first is a warm-up) and a final {"summary": ...} line with medians.
+// Prints one JSON line per repeat (the first is a warm-up) and a final {"summary": ...} line with medians. With
+// VLM_TIMELINE_OUT=FILE in the environment (and a build with VLM_TIMELINE=ON), one more generation of at most 16
+// tokens writes the decoding kernels' block stamps to FILE for scripts/bench/timeline.py.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -16,6 +19,9 @@
 #include "core/memory.h"
 #include "generate/generation.h"
 #include "models/registry.h"
+#ifdef VLM_WITH_CUDA
+#include "kernels/kernels_cuda.h"
+#endif
 
 namespace {
 
@@ -93,6 +99,18 @@ int main(int argc, char** argv) {
       if (r == 0) continue;  // warm-up
       prefill.push_back(s.prefill_ms);
       decode.push_back(tok_s);
+    }
+    if (const char* path = std::getenv("VLM_TIMELINE_OUT")) {
+#ifdef VLM_WITH_CUDA
+      if (!vlm::cuda::timeline_begin(int64_t{1} << 20))
+        throw vlm::Error("VLM_TIMELINE_OUT is set, but this build has no timeline probe (VLM_TIMELINE=ON)");
+      vlm::gen::Generation g(*loaded.model, batch, greedy, {{}, std::min<int64_t>(a.new_tokens, 16)}, {true, !a.eager});
+      while (!g.done()) g.step();
+      std::printf("{\"timeline\": \"%s\", \"stamps\": %lld}\n", path,
+                  static_cast<long long>(vlm::cuda::timeline_dump(path)));
+#else
+      throw vlm::Error("VLM_TIMELINE_OUT is set, but this build has no CUDA kernels");
+#endif
     }
     std::printf("{\"summary\": {\"batch\": %lld, \"prompt_tokens\": %lld, \"new_tokens\": %lld, \"prefill_ms\": %.2f, "
                 "\"decode_tokens_per_s\": %.2f, \"decode_row_tokens_per_s\": %.2f, \"peak_bytes\": %lld, "

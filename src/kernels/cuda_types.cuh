@@ -100,6 +100,66 @@ __device__ __forceinline__ void allow_dependents() {
 #endif
 }
 
+// Timeline probe, compiled in only with -DVLM_TIMELINE (CMake VLM_TIMELINE=ON): thread 0 of each block of the
+// decoding kernels stamps the global nanosecond timer when the block starts, when its wait for the kernel before
+// returns and when its first warp is done, and appends the three with the kernel's tag, block and SM to a buffer that
+// timeline_begin() (kernels_cuda.h) set up; scripts/bench/timeline.py lays a graphed step out from them. Appending
+// costs an atomic round trip at the block's end. Each translation unit holds its own pointer to the buffer (no
+// relocatable device code): it registers a setter at load time.
+enum TimelineKind : uint32_t { kTlGemv = 1, kTlGemvSwiglu, kTlAttentionChunk, kTlAttentionMerge, kTlBeginStep };
+
+// A kernel's tag: its kind and two of its sizes (rows and row length of a GEMV), so launches can be told apart.
+__host__ __device__ constexpr uint32_t timeline_tag(TimelineKind kind, int64_t n = 0, int64_t k = 0) {
+  return static_cast<uint32_t>(kind) << 28 | static_cast<uint32_t>(n & 0x3ffff) << 10 |
+         static_cast<uint32_t>((k / 16) & 0x3ff);
+}
+
+bool timeline_register(int (*set)(void* buffer));  // timeline.cu
+
+#ifdef VLM_TIMELINE
+namespace {
+__device__ unsigned long long* g_timeline;  // [0] records written, [1] capacity; records of 4 from [4]
+int timeline_set(void* buffer) { return static_cast<int>(cudaMemcpyToSymbol(g_timeline, &buffer, sizeof buffer)); }
+[[maybe_unused]] const bool timeline_registered = timeline_register(timeline_set);
+
+__device__ __forceinline__ unsigned long long global_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+}  // namespace
+
+struct TimelineStamps {
+  unsigned long long start = 0, waited = 0;
+  __device__ __forceinline__ void begin() {
+    if (threadIdx.x == 0) start = global_ns();
+  }
+  __device__ __forceinline__ void after_wait() {
+    if (threadIdx.x == 0) waited = global_ns();
+  }
+  __device__ __forceinline__ void finish(uint32_t tag) {
+    if (threadIdx.x != 0 || g_timeline == nullptr) return;
+    const unsigned long long end = global_ns();
+    unsigned sm;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+    const unsigned long long i = atomicAdd(g_timeline, 1ull);
+    if (i >= g_timeline[1]) return;
+    unsigned long long* r = g_timeline + 4 * (i + 1);
+    r[0] = start;
+    r[1] = waited;
+    r[2] = end;
+    r[3] = tag | static_cast<unsigned long long>(blockIdx.x + blockIdx.y * gridDim.x) << 32 |
+           static_cast<unsigned long long>(sm) << 56;
+  }
+};
+#else
+struct TimelineStamps {
+  __device__ __forceinline__ void begin() {}
+  __device__ __forceinline__ void after_wait() {}
+  __device__ __forceinline__ void finish(uint32_t) {}
+};
+#endif
+
 // Asks for bytes (a multiple of 16) from p (16-byte aligned) to be brought into L2.
 __device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

@@ -53,13 +53,18 @@ __global__ void __launch_bounds__(kWarps * 32) decode_chunk_kernel(DecodeAttenti
   T* v_cache = static_cast<T*>(a.v_cache);
   const int64_t kv_base = (static_cast<int64_t>(b) * hkv + kv_head) * t * d;
   const bool early = kFused && a.cache_settled;
+  TimelineStamps tl;
+  tl.begin();
   // The merge kernel may launch now, and release the output projection at its own start, so that the projection's
   // weights are loaded while this kernel runs (each waits for its producer before reading what it wrote).
   allow_dependents();
 
   // This warp's positions: kPerWarp consecutive ones. Keys and values of all of them are loaded before use; the
   // step's own position (fused) comes from the projection below.
-  if (!early) wait_for_producers();
+  if (!early) {
+    wait_for_producers();
+    tl.after_wait();
+  }
   const int64_t slot = kFused ? *a.slot : -1;
   const int64_t first = static_cast<int64_t>(chunk) * kChunk + warp * kPerWarp;
   float kf[kPerWarp][kPerLane], vf[kPerWarp][kPerLane];
@@ -95,7 +100,10 @@ __global__ void __launch_bounds__(kWarps * 32) decode_chunk_kernel(DecodeAttenti
       s[i] = i < per_lane ? s_sin[(lane % 16) * per_lane + i] : 0.f;
     }
   }
-  if (early) wait_for_producers();
+  if (early) {
+    wait_for_producers();
+    tl.after_wait();
+  }
 
   const T* qkv = static_cast<const T*>(a.q) + (kFused ? b * a.q_row : 0);
   const T* qr = kFused ? qkv + static_cast<int64_t>(head) * d : qkv + static_cast<int64_t>(bh) * d;
@@ -176,6 +184,7 @@ __global__ void __launch_bounds__(kWarps * 32) decode_chunk_kernel(DecodeAttenti
       if (s_l[w] > 0.f) sum += s_acc[w][i] * __expf(s_m[w] - big);
     out[2 + i] = sum;
   }
+  tl.finish(timeline_tag(kTlAttentionChunk, a.h, a.t * 16));
 }
 
 // One block per (batch, head): the chunks' weights exp(m_c - max) go to shared memory first (a thread per chunk),
@@ -184,8 +193,11 @@ template <typename T>
 __global__ void decode_merge_kernel(const float* __restrict__ work, T* __restrict__ y, int chunks, int d) {
   extern __shared__ float weight[];  // [chunks]
   __shared__ float s_inv;
+  TimelineStamps tl;
+  tl.begin();
   allow_dependents();  // (see decode_chunk_kernel)
   wait_for_producers();
+  tl.after_wait();
   const int bh = blockIdx.x;
   const float* w = work + static_cast<int64_t>(bh) * chunks * (d + 2);
   float big = -FLT_MAX;
@@ -213,6 +225,7 @@ __global__ void decode_merge_kernel(const float* __restrict__ work, T* __restric
     }
     y[static_cast<int64_t>(bh) * d + i] = from_f<T>(sum * s_inv);
   }
+  tl.finish(timeline_tag(kTlAttentionMerge, gridDim.x, chunks * 16));
 }
 
 }  // namespace

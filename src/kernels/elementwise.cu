@@ -156,7 +156,10 @@ __global__ void begin_decode_step_kernel(const int64_t* __restrict__ tokens, con
                                          int64_t vocab, int64_t hidden, uint8_t* __restrict__ mask, int64_t t,
                                          const int64_t* __restrict__ slot, const int64_t* __restrict__ deltas,
                                          T* __restrict__ embeds, int64_t* __restrict__ positions) {
+  TimelineStamps tl;
+  tl.begin();
   wait_for_producers();
+  tl.after_wait();
   const int64_t b = blockIdx.x, s = *slot, token = tokens[b];
   if (threadIdx.x == 0) {
     if (s >= 0 && s < t) mask[b * t + s] = 1;
@@ -167,6 +170,7 @@ __global__ void begin_decode_step_kernel(const int64_t* __restrict__ tokens, con
   T* out = embeds + b * hidden;
   for (int64_t i = threadIdx.x * static_cast<int64_t>(V); i < hidden; i += static_cast<int64_t>(blockDim.x) * V)
     store_pack<V>(out + i, load_pack<V>(row + i));
+  tl.finish(timeline_tag(kTlBeginStep, hidden));
 }
 
 }  // namespace

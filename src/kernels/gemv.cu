@@ -119,6 +119,8 @@ struct Cursor {
 template <typename T, int M, bool kSwiglu, int W, int U>  // U: 16-byte loads a lane per round
 __global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
   extern __shared__ uint4 xs[];
+  TimelineStamps tl;
+  tl.begin();
   constexpr int kLoads = kSwiglu ? 2 * U : U;  // a round's loads a lane: [0, U) from w, [U, 2U) from w_up
   const int64_t n = a.n, kv = a.k / 8, warps = static_cast<int64_t>(gridDim.x) * W;
   const int lane = threadIdx.x % 32;
@@ -147,6 +149,7 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
   if (a.weights_settled) {
     if (cur.row < n) load(cur, wv);
     wait_for_producers();
+    tl.after_wait();
   } else {  // the weights may still be in writing: only a hint before the wait (cuda_types.cuh)
     if (lane == 0 && cur.row < n) {
       const auto bytes = static_cast<uint32_t>(a.k * sizeof(T));
@@ -154,6 +157,7 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
       if constexpr (kSwiglu) prefetch_l2(w_up + cur.row * kv, bytes);
     }
     wait_for_producers();
+    tl.after_wait();
     if (cur.row < n) load(cur, wv);
   }
   load_inputs<T, M>(a, xs);
@@ -216,6 +220,7 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
     cur = next;
   }
   allow_dependents();  // (warps without rows)
+  tl.finish(timeline_tag(kSwiglu ? kTlGemvSwiglu : kTlGemv, n, a.k));
 }
 
 // The shared memory of a launch: the input rows, and the residual and the norm weight staged behind them.

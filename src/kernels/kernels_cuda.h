@@ -140,4 +140,11 @@ struct GemvArgs {
 bool gemv_supported(ElemType type, int64_t m, int64_t k, bool residual = false, bool norm = false);
 int gemv_forward(ElemType type, const GemvArgs& args, void* stream);
 
+// Timeline probe (built with CMake VLM_TIMELINE=ON; see cuda_types.cuh): timeline_begin makes room for `records`
+// block stamps and starts appending (false when the probe is not built in or the allocation fails);
+// timeline_dump writes the stamps appended since as raw little-endian uint64 quadruples (start ns, waited ns, end ns,
+// tag | block << 32 | sm << 56) to `path` and returns how many, or -1.
+bool timeline_begin(int64_t records);
+int64_t timeline_dump(const char* path);
+
 }  // namespace vlm::cuda
