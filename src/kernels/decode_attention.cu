@@ -1,15 +1,19 @@
 // Attention of one query per (batch, head) over a KV cache, for decoding (flash-decoding): the keys are split into
-// chunks of kChunk positions, one block per (batch, head, chunk); each warp loads the keys and values of its kPerWarp
-// positions at once (so a block costs about one memory round trip), then runs an online softmax (running max m, sum
-// l, weighted values acc) in fp32; the warps are merged in shared memory, and a second kernel merges the chunks.
-// Masked positions are skipped.
+// chunks of kChunk positions, and one block takes a chunk for the query heads of one KV head (up to
+// kMaxGroupWarps of them, a warp each), so each key and value is read once for the group. Before its wait for the
+// kernel ahead, the block copies the chunk's attended keys and values into shared memory (asynchronous copies: no
+// registers held), so it needs few registers and fits beside the blocks of the projection before it, whose last
+// rows overlap the copies. Each lane then holds d/32 elements of its head's query and of every key; the 32 partial
+// scores of a lane are summed over the warp by a transposing butterfly (31 shuffles, after which lane j holds the
+// score of position j), the softmax runs over the lanes, and the weighted values are summed in fp32. A second kernel
+// merges the chunks' partial results (m, l, unnormalised values). Masked positions are skipped.
 //
-// Fused into a decoding step, the chunk kernel also takes the step's q/k/v projection: every block rotates its query
+// Fused into a decoding step, the chunk kernel also takes the step's q/k/v projection: every warp rotates its query
 // head (RoPE, as rope_qkv_decode_kernel rotates it), the block whose chunk holds the step's slot takes that
-// position's key and value from the projection (rotating the key), and the first query head of each KV group writes
-// them to the caches: two kernels a layer where RoPE and attention took three. That costs every block the rotation
-// (its tables and a barrier), so it pays only while the blocks fit in one wave: decoding at batch 1 gained 2.5%,
-// batch 16 (3,456 blocks) lost 7% against a separate RoPE kernel (bench/NOTES.md, session 9).
+// position's key and value from the projection (rotating the key), and the blocks of the KV head's first query heads
+// write them to the caches: two kernels a layer where RoPE and attention took three. It pays while the blocks fit in
+// one wave (bench/NOTES.md, session 9).
+#include <algorithm>
 #include <cfloat>
 
 #include "kernels/cuda_types.cuh"
@@ -17,38 +21,90 @@
 namespace vlm::cuda {
 namespace {
 
-constexpr int kWarps = 8;
-constexpr int kPerWarp = 4;                   // positions a warp loads together (one memory round trip)
-constexpr int kChunk = kWarps * kPerWarp;     // positions per block
+constexpr int kChunk = 32;         // positions per block: one a lane once the scores are summed
+constexpr int kMaxGroupWarps = 8;  // query heads a block takes (a warp each)
 constexpr int kMaxD = 256;
-constexpr int kPerLane = kMaxD / 32;
 constexpr int64_t kMaxMergeBytes = 32 * 1024;  // the merge kernel's weights, one float a chunk
 constexpr int kMergeBatch = 32;                // chunks whose values the merge kernel loads together
 
 int64_t chunks_of(int64_t t) { return (t + kChunk - 1) / kChunk; }
 
-// Rotates a head held as x[i] = element lane * per_lane + i (so element j + D/2 sits in lane ^ 16 at the same i) by
-// the rounded tables c, s, and rounds the result to T: x_j cos_j + rotate_half(x)_j sin_j.
-template <typename T>
-__device__ __forceinline__ void rotate_head(float (&x)[kPerLane], const float (&c)[kPerLane],
-                                            const float (&s)[kPerLane], int lane, int per_lane) {
+// Query heads a block takes: the largest divisor of the group size that is at most kMaxGroupWarps.
+int heads_per_block(int64_t group) {
+  int n = static_cast<int>(std::min<int64_t>(group, kMaxGroupWarps));
+  while (group % n != 0) --n;
+  return n;
+}
+
+// Shared memory of a block: the chunk's keys and values, then the RoPE tables (cos, sin: d/2 floats each).
+int64_t chunk_smem_bytes(int64_t d, int64_t elem_bytes) { return 2 * kChunk * d * elem_bytes + d * 4; }
+
+// 16 bytes from global to shared memory without holding a register (cp.async on Ampere and later).
+__device__ __forceinline__ void copy16_async(void* smem, const void* gmem) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const auto s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
+#else
+  *static_cast<uint4*>(smem) = *static_cast<const uint4*>(gmem);
+#endif
+}
+
+__device__ __forceinline__ void wait_copies_async() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
+}
+
+// Rotates a head held as x[i] = element lane * PL + i (so element j + D/2 sits in lane ^ 16 at the same i) by the
+// tables (element j uses frequency j % (D/2)), and rounds the result to T: x_j cos_j + rotate_half(x)_j sin_j.
+template <typename T, int PL>
+__device__ __forceinline__ void rotate_head(float (&x)[PL], const float* s_cos, const float* s_sin, int lane) {
 #pragma unroll
-  for (int i = 0; i < kPerLane; ++i) {
-    if (i >= per_lane) break;
+  for (int i = 0; i < PL; ++i) {
+    const int f = (lane % 16) * PL + i;
     const float other = __shfl_xor_sync(0xffffffffu, x[i], 16);
     const float rotated = lane < 16 ? -other : other;
-    x[i] = to_f(from_f<T>(x[i] * c[i] + rotated * s[i]));
+    x[i] = to_f(from_f<T>(x[i] * s_cos[f] + rotated * s_sin[f]));
   }
 }
 
-// Workspace per (b, h, chunk): m, l, then acc[D].
-template <typename T, bool kFused>
-__global__ void __launch_bounds__(kWarps * 32) decode_chunk_kernel(DecodeAttentionArgs a) {
-  const int bh = blockIdx.x, chunk = blockIdx.y, chunks = gridDim.y;
-  const int h = static_cast<int>(a.h), hkv = static_cast<int>(a.hkv), d = static_cast<int>(a.d);
-  const int64_t t = a.t;
-  const int b = bh / h, head = bh % h, group = h / hkv, kv_head = head / group;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, per_lane = d / 32;
+// A lane's PL elements of a row in shared memory, as floats (one load).
+template <typename T, int PL>
+__device__ __forceinline__ void load_lane(const T* p, float (&out)[PL]) {
+  const Pack<T, PL> v = load_pack<PL>(p);
+#pragma unroll
+  for (int i = 0; i < PL; ++i) out[i] = to_f(v.v[i]);
+}
+
+// One step of the transposing sum: of the 2W partial scores v[0, 2W) a lane holds, it keeps the half its lane bit W
+// selects (in v[0, W)) and adds its partner's share of them.
+template <int W>
+__device__ __forceinline__ void halve(float (&v)[kChunk], int lane) {
+  const bool upper = (lane & W) != 0;
+#pragma unroll
+  for (int j = 0; j < W; ++j) {
+    const float send = upper ? v[j] : v[j + W];
+    const float keep = upper ? v[j + W] : v[j];
+    v[j] = keep + __shfl_xor_sync(0xffffffffu, send, W);
+  }
+}
+
+// Block (batch row, KV head, group part) x chunk; warp w takes query head kv_head * group + part * warps + w. A lane
+// holds PL = d / 32 elements of each row. Workspace per (b, h, chunk): m, l, then acc[D].
+template <typename T, bool kFused, int PL>
+__global__ void __launch_bounds__(kMaxGroupWarps * 32) decode_chunk_kernel(DecodeAttentionArgs a) {
+  extern __shared__ float4 smem_f4[];
+  constexpr int d = 32 * PL;
+  const int h = static_cast<int>(a.h), hkv = static_cast<int>(a.hkv);
+  const int warps = static_cast<int>(blockDim.x / 32), group = h / hkv, parts = group / warps;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int b = blockIdx.x / (hkv * parts), kv_head = blockIdx.x / parts % hkv, part = blockIdx.x % parts;
+  const int head = kv_head * group + part * warps + warp, chunk = blockIdx.y, chunks = gridDim.y;
+  const int64_t t = a.t, first = static_cast<int64_t>(chunk) * kChunk;
+  T* ks = reinterpret_cast<T*>(smem_f4);
+  T* vs = ks + kChunk * d;
+  float* s_cos = reinterpret_cast<float*>(vs + kChunk * d);
+  float* s_sin = s_cos + d / 2;
   T* k_cache = static_cast<T*>(a.k_cache);
   T* v_cache = static_cast<T*>(a.v_cache);
   const int64_t kv_base = (static_cast<int64_t>(b) * hkv + kv_head) * t * d;
@@ -58,132 +114,114 @@ __global__ void __launch_bounds__(kWarps * 32) decode_chunk_kernel(DecodeAttenti
   // The merge kernel may launch now, and release the output projection at its own start, so that the projection's
   // weights are loaded while this kernel runs (each waits for its producer before reading what it wrote).
   allow_dependents();
-
-  // This warp's positions: kPerWarp consecutive ones. Keys and values of all of them are loaded before use; the
-  // step's own position (fused) comes from the projection below.
   if (!early) {
     wait_for_producers();
     tl.after_wait();
   }
+
+  // Lane j's position: first + j. The attended ones' keys and values are copied to shared memory, except the step's
+  // own (fused), which comes from the projection below.
   const int64_t slot = kFused ? *a.slot : -1;
-  const int64_t first = static_cast<int64_t>(chunk) * kChunk + warp * kPerWarp;
-  float kf[kPerWarp][kPerLane], vf[kPerWarp][kPerLane];
-  bool live[kPerWarp];
-#pragma unroll
-  for (int p = 0; p < kPerWarp; ++p) {
-    const int64_t pos = first + p;
-    live[p] = pos < t && a.mask[static_cast<int64_t>(b) * t + pos];
-    const bool cached = live[p] && pos != slot;
-    const T* kr = k_cache + kv_base + pos * d + lane * per_lane;
-    const T* vr = v_cache + kv_base + pos * d + lane * per_lane;
-#pragma unroll
-    for (int i = 0; i < kPerLane; ++i) {
-      kf[p][i] = cached && i < per_lane ? to_f(kr[i]) : 0.f;
-      vf[p][i] = cached && i < per_lane ? to_f(vr[i]) : 0.f;
+  const bool attended = first + lane < t && a.mask[static_cast<int64_t>(b) * t + first + lane];
+  const unsigned live = __ballot_sync(0xffffffffu, attended);
+  const bool slot_here = slot >= first && slot < first + kChunk && slot < t;
+  constexpr int kRowPieces = d * static_cast<int>(sizeof(T)) / 16, kPieceElems = 16 / static_cast<int>(sizeof(T));
+  for (int i = threadIdx.x; i < kChunk * kRowPieces; i += blockDim.x) {
+    const int j = i / kRowPieces, at = i % kRowPieces * kPieceElems;
+    if (slot_here && first + j == slot) continue;
+    if (live >> j & 1u) {
+      copy16_async(ks + j * d + at, k_cache + kv_base + (first + j) * d + at);
+      copy16_async(vs + j * d + at, v_cache + kv_base + (first + j) * d + at);
+    } else {  // zeros, so that the sums below may run over every position
+      *reinterpret_cast<uint4*>(ks + j * d + at) = uint4{0, 0, 0, 0};
+      *reinterpret_cast<uint4*>(vs + j * d + at) = uint4{0, 0, 0, 0};
     }
   }
-  // cos and sin in fp32, rounded to T as a table in T would be; element j uses frequency j % (D/2). One thread a
-  // frequency computes them (sincosf is not cheap: a step of batch 16 has thousands of blocks).
-  float c[kPerLane], s[kPerLane];
-  if constexpr (kFused) {
-    __shared__ float s_cos[kMaxD / 2], s_sin[kMaxD / 2];
-    if (threadIdx.x < d / 2) {
-      float sn, cs;
-      sincosf(static_cast<float>(a.positions[b]) * a.inv_freq[threadIdx.x], &sn, &cs);
-      s_cos[threadIdx.x] = to_f(from_f<T>(cs));
-      s_sin[threadIdx.x] = to_f(from_f<T>(sn));
-    }
-    __syncthreads();
-#pragma unroll
-    for (int i = 0; i < kPerLane; ++i) {
-      c[i] = i < per_lane ? s_cos[(lane % 16) * per_lane + i] : 0.f;
-      s[i] = i < per_lane ? s_sin[(lane % 16) * per_lane + i] : 0.f;
-    }
+  // cos and sin in fp32, rounded to T as a table in T would be. One thread a frequency (sincosf is not cheap).
+  if (kFused && threadIdx.x < d / 2) {
+    float sn, cs;
+    sincosf(static_cast<float>(a.positions[b]) * a.inv_freq[threadIdx.x], &sn, &cs);
+    s_cos[threadIdx.x] = to_f(from_f<T>(cs));
+    s_sin[threadIdx.x] = to_f(from_f<T>(sn));
   }
   if (early) {
     wait_for_producers();
     tl.after_wait();
   }
+  __syncthreads();  // the tables
 
   const T* qkv = static_cast<const T*>(a.q) + (kFused ? b * a.q_row : 0);
-  const T* qr = kFused ? qkv + static_cast<int64_t>(head) * d : qkv + static_cast<int64_t>(bh) * d;
-  float qv[kPerLane], acc[kPerLane];
+  const T* qr = qkv + static_cast<int64_t>(kFused ? head : b * h + head) * d + lane * PL;
+  float q[PL];
 #pragma unroll
-  for (int i = 0; i < kPerLane; ++i) {
-    qv[i] = i < per_lane ? to_f(qr[lane * per_lane + i]) : 0.f;
-    acc[i] = 0.f;
-  }
+  for (int i = 0; i < PL; ++i) q[i] = to_f(qr[i]);
   if constexpr (kFused) {
-    rotate_head<T>(qv, c, s, lane, per_lane);
+    rotate_head<T, PL>(q, s_cos, s_sin, lane);
+    if (slot_here && warp == 0) {  // the step's key and value
+      const T* kx = qkv + static_cast<int64_t>(h + kv_head) * d + lane * PL;
+      const T* vx = qkv + static_cast<int64_t>(h + hkv + kv_head) * d + lane * PL;
+      float kf[PL];
 #pragma unroll
-    for (int p = 0; p < kPerWarp; ++p) {
-      if (first + p != slot || slot >= t) continue;  // the same for the whole warp
-      const T* kx = qkv + static_cast<int64_t>(h + kv_head) * d + lane * per_lane;
-      const T* vx = qkv + static_cast<int64_t>(h + hkv + kv_head) * d + lane * per_lane;
+      for (int i = 0; i < PL; ++i) kf[i] = to_f(kx[i]);
+      rotate_head<T, PL>(kf, s_cos, s_sin, lane);
+      const int64_t row = (slot - first) * d + lane * PL;
 #pragma unroll
-      for (int i = 0; i < kPerLane; ++i) {
-        kf[p][i] = i < per_lane ? to_f(kx[i]) : 0.f;
-        vf[p][i] = i < per_lane ? to_f(vx[i]) : 0.f;
-      }
-      rotate_head<T>(kf[p], c, s, lane, per_lane);
-      if (head % group == 0) {
-        const int64_t at = kv_base + slot * d + lane * per_lane;
-#pragma unroll
-        for (int i = 0; i < kPerLane; ++i) {
-          if (i >= per_lane) break;
-          k_cache[at + i] = from_f<T>(kf[p][i]);
-          v_cache[at + i] = from_f<T>(vf[p][i]);
+      for (int i = 0; i < PL; ++i) {
+        const T kv = from_f<T>(kf[i]), vv = vx[i];
+        ks[row + i] = kv;
+        vs[row + i] = vv;
+        if (part == 0) {
+          k_cache[kv_base + slot * d + lane * PL + i] = kv;
+          v_cache[kv_base + slot * d + lane * PL + i] = vv;
         }
       }
     }
   }
 #pragma unroll
-  for (int i = 0; i < kPerLane; ++i) qv[i] *= a.scale;
+  for (int i = 0; i < PL; ++i) q[i] *= a.scale;
+  wait_copies_async();
+  __syncthreads();  // the keys and values
 
-  float m = -FLT_MAX, l = 0.f;
+  // The lane's share of every position's score, summed over the warp so that lane j ends with position j's.
+  float part_score[kChunk];
 #pragma unroll
-  for (int p = 0; p < kPerWarp; ++p) {
+  for (int j = 0; j < kChunk; ++j) {
+    float kf[PL];
+    load_lane<T, PL>(ks + j * d + lane * PL, kf);
     float sc = 0.f;
 #pragma unroll
-    for (int i = 0; i < kPerLane; ++i) sc += qv[i] * kf[p][i];
-    for (int off = 16; off > 0; off >>= 1) sc += __shfl_xor_sync(0xffffffffu, sc, off);
-    if (!live[p]) continue;
-    const float m_new = fmaxf(m, sc);
-    const float correction = __expf(m - m_new), e = __expf(sc - m_new);
-#pragma unroll
-    for (int i = 0; i < kPerLane; ++i) acc[i] = acc[i] * correction + e * vf[p][i];
-    l = l * correction + e;
-    m = m_new;
+    for (int i = 0; i < PL; ++i) sc = fmaf(q[i], kf[i], sc);
+    part_score[j] = sc;
   }
-
-  // Merge the warps into this chunk's partial result.
-  __shared__ float s_m[kWarps], s_l[kWarps];
-  __shared__ float s_acc[kWarps][kMaxD];
+  halve<16>(part_score, lane);
+  halve<8>(part_score, lane);
+  halve<4>(part_score, lane);
+  halve<2>(part_score, lane);
+  halve<1>(part_score, lane);
+  const bool mine = (live >> lane & 1u) != 0;
+  float m = mine ? part_score[0] : -FLT_MAX;
+  for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+  const float e = mine ? __expf(part_score[0] - m) : 0.f;
+  float l = e;
+  for (int off = 16; off > 0; off >>= 1) l += __shfl_xor_sync(0xffffffffu, l, off);
+  float acc[PL];
+#pragma unroll
+  for (int i = 0; i < PL; ++i) acc[i] = 0.f;
+#pragma unroll
+  for (int j = 0; j < kChunk; ++j) {  // masked positions: p = 0 and zero values
+    const float p = __shfl_sync(0xffffffffu, e, j);
+    float vf[PL];
+    load_lane<T, PL>(vs + j * d + lane * PL, vf);
+#pragma unroll
+    for (int i = 0; i < PL; ++i) acc[i] = fmaf(p, vf[i], acc[i]);
+  }
+  float* out = a.workspace + ((static_cast<int64_t>(b) * h + head) * chunks + chunk) * (d + 2);
   if (lane == 0) {
-    s_m[warp] = m;
-    s_l[warp] = l;
+    out[0] = live ? m : -FLT_MAX;
+    out[1] = l;
   }
 #pragma unroll
-  for (int i = 0; i < kPerLane; ++i)
-    if (i < per_lane) s_acc[warp][lane * per_lane + i] = acc[i];
-  __syncthreads();
-  float* work = a.workspace + static_cast<int64_t>(bh) * chunks * (d + 2);
-  float* out = work + static_cast<int64_t>(chunk) * (d + 2);
-  float big = -FLT_MAX;
-  for (int w = 0; w < kWarps; ++w)
-    if (s_l[w] > 0.f) big = fmaxf(big, s_m[w]);
-  if (threadIdx.x == 0) {
-    float total = 0.f;
-    for (int w = 0; w < kWarps; ++w) total += s_l[w] > 0.f ? s_l[w] * __expf(s_m[w] - big) : 0.f;
-    out[0] = big;
-    out[1] = total;
-  }
-  for (int i = threadIdx.x; i < d; i += blockDim.x) {
-    float sum = 0.f;
-    for (int w = 0; w < kWarps; ++w)
-      if (s_l[w] > 0.f) sum += s_acc[w][i] * __expf(s_m[w] - big);
-    out[2 + i] = sum;
-  }
+  for (int i = 0; i < PL; ++i) out[2 + lane * PL + i] = acc[i];
   tl.finish(timeline_tag(kTlAttentionChunk, a.h, a.t * 16));
 }
 
@@ -231,21 +269,40 @@ __global__ void decode_merge_kernel(const float* __restrict__ work, T* __restric
 }  // namespace
 
 bool decode_attention_supported(int64_t h, int64_t hkv, int64_t t, int64_t d) {
-  return d > 0 && d % 32 == 0 && d <= kMaxD && hkv > 0 && h % hkv == 0 && t > 0 &&
+  return (d == 32 || d == 64 || d == 128 || d == 256) && hkv > 0 && h % hkv == 0 && t > 0 &&
          chunks_of(t) * static_cast<int64_t>(sizeof(float)) <= kMaxMergeBytes;
 }
 
-bool decode_attention_fuses_rope(ElemType type, int64_t b, int64_t h, int64_t t) {
+namespace {
+
+// The chunk kernel for T, fused or not, and d (32, 64, 128 or 256); its shared memory limit raised once where the
+// keys and values of a chunk need more than the default 48 KB (fp32, d 256).
+template <typename T, bool kFused>
+auto chunk_kernel(int64_t d) {
+  static const bool raised = cudaFuncSetAttribute(decode_chunk_kernel<T, kFused, 8>,
+                                                  cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                  static_cast<int>(chunk_smem_bytes(kMaxD, sizeof(T)))) == cudaSuccess;
+  (void)raised;
+  switch (d) {
+    case 32: return decode_chunk_kernel<T, kFused, 1>;
+    case 64: return decode_chunk_kernel<T, kFused, 2>;
+    case 128: return decode_chunk_kernel<T, kFused, 4>;
+    default: return decode_chunk_kernel<T, kFused, 8>;
+  }
+}
+
+}  // namespace
+
+bool decode_attention_fuses_rope(ElemType type, int64_t b, int64_t h, int64_t hkv, int64_t t, int64_t d) {
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
-    static const int resident = [] {
-      int n = 0;
-      return cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, decode_chunk_kernel<T, true>, kWarps * 32, 0) ==
-                     cudaSuccess
-                 ? n
-                 : 0;
-    }();
-    return static_cast<int>(b * h * chunks_of(t) <= static_cast<int64_t>(resident) * sm_count());
+    const int warps = heads_per_block(h / hkv);
+    int resident = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, chunk_kernel<T, true>(d), warps * 32,
+                                                      chunk_smem_bytes(d, sizeof(T))) != cudaSuccess)
+      return 0;
+    const int64_t blocks = b * h / warps * chunks_of(t);
+    return static_cast<int>(blocks <= static_cast<int64_t>(resident) * sm_count());
   }) != 0;
 }
 
@@ -254,14 +311,19 @@ int64_t decode_attention_workspace(int64_t b, int64_t h, int64_t t, int64_t d) {
 }
 
 int decode_attention_forward(ElemType type, const DecodeAttentionArgs& a, void* stream) {
-  if (!decode_attention_supported(a.h, a.hkv, a.t, a.d)) return static_cast<int>(cudaErrorInvalidValue);
+  if (!decode_attention_supported(a.h, a.hkv, a.t, a.d) ||
+      !aligned16({a.k_cache, a.v_cache}))
+    return static_cast<int>(cudaErrorInvalidValue);
   if (a.b * a.h == 0) return 0;
   const int64_t chunks = chunks_of(a.t);
-  const dim3 grid(static_cast<unsigned>(a.b * a.h), static_cast<unsigned>(chunks));
+  const int warps = heads_per_block(a.h / a.hkv);
+  const dim3 grid(static_cast<unsigned>(a.b * a.h / warps), static_cast<unsigned>(chunks));
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
-    const int status = a.positions ? launch_dependent(decode_chunk_kernel<T, true>, grid, kWarps * 32, 0, stream, a)
-                                   : launch_dependent(decode_chunk_kernel<T, false>, grid, kWarps * 32, 0, stream, a);
+    const auto smem = static_cast<size_t>(chunk_smem_bytes(a.d, sizeof(T)));
+    const int status = a.positions
+                           ? launch_dependent(chunk_kernel<T, true>(a.d), grid, warps * 32, smem, stream, a)
+                           : launch_dependent(chunk_kernel<T, false>(a.d), grid, warps * 32, smem, stream, a);
     if (status != 0) return status;
     return launch_dependent(decode_merge_kernel<T>, static_cast<unsigned>(a.b * a.h), 128, chunks * sizeof(float),
                             stream, a.workspace, static_cast<T*>(a.y), static_cast<int>(chunks), static_cast<int>(a.d));

@@ -89,7 +89,7 @@ int begin_decode_step(ElemType type, const int64_t* tokens, const void* embeddin
 // `cache_settled` too, no kernel that may still run when this one starts (cuda_types.cuh) writes the caches (other
 // than at the slot), the mask, positions, inv_freq or slot: they may be loaded before the dependent-launch wait.
 // decode_attention_supported says which shapes the kernels take (D <= 256 and a multiple of 32, T within the merge's
-// shared memory).
+// shared memory); the caches must be 16-byte aligned.
 struct DecodeAttentionArgs {
   const void* q = nullptr;
   int64_t q_row = 0;
@@ -108,7 +108,7 @@ struct DecodeAttentionArgs {
 bool decode_attention_supported(int64_t h, int64_t hkv, int64_t t, int64_t d);
 // Whether the fused step is the faster way for this size (its blocks fit in one wave); else rope_qkv_decode_forward
 // then this kernel without positions.
-bool decode_attention_fuses_rope(ElemType type, int64_t b, int64_t h, int64_t t);
+bool decode_attention_fuses_rope(ElemType type, int64_t b, int64_t h, int64_t hkv, int64_t t, int64_t d);
 int64_t decode_attention_workspace(int64_t b, int64_t h, int64_t t, int64_t d);
 int decode_attention_forward(ElemType type, const DecodeAttentionArgs& args, void* stream);
 

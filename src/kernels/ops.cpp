@@ -575,6 +575,14 @@ namespace {
 
 // Runs the kernel for q [B, H, 1, D] (or a step's fused projection, when args.positions is set), caches k, v
 // [B, Hkv, T, D] and mask [B, T] bool, all checked by the caller; returns y [B, H, 1, D].
+bool aligned16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
+
+// t contiguous and 16-byte aligned (a copy where it is not).
+at::Tensor contiguous16(const at::Tensor& t) {
+  const at::Tensor c = t.contiguous();
+  return aligned16(c) ? c : c.clone();
+}
+
 at::Tensor decode_attention_kernel(cuda::DecodeAttentionArgs args, const at::Tensor& q, const at::Tensor& k_cache,
                                    const at::Tensor& v_cache, const at::Tensor& mask) {
   const int64_t b = k_cache.size(0), t = k_cache.size(2), d = k_cache.size(3);
@@ -609,7 +617,7 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::
     cuda::DecodeAttentionArgs args;
     args.h = q.size(1);
     args.scale = static_cast<float>(scale);
-    return decode_attention_kernel(args, q.contiguous(), k.contiguous(), v.contiguous(), mask);
+    return decode_attention_kernel(args, q.contiguous(), contiguous16(k), contiguous16(v), mask);
   }
 #endif
   return decode_attention_reference(q, k, v, mask, scale);
@@ -638,7 +646,9 @@ at::Tensor decode_qkv_attention(const at::Tensor& qkv, const at::Tensor& positio
       inv_freq.numel() == k_cache.size(3) / 2 && slot.scalar_type() == at::kLong && slot.numel() == 1 &&
       mask.scalar_type() == at::kBool &&
       cuda::decode_attention_supported(heads, k_cache.size(1), k_cache.size(2), k_cache.size(3)) &&
-      cuda::decode_attention_fuses_rope(*elem_type(qkv.scalar_type()), k_cache.size(0), heads, k_cache.size(2))) {
+      cuda::decode_attention_fuses_rope(*elem_type(qkv.scalar_type()), k_cache.size(0), heads, k_cache.size(1),
+                                        k_cache.size(2), k_cache.size(3)) &&
+      aligned16(k_cache) && aligned16(v_cache)) {
     const at::Tensor rows = qkv.reshape({k_cache.size(0), -1}).contiguous();
     const at::Tensor pos = positions.contiguous(), inv = inv_freq.contiguous();
     cuda::DecodeAttentionArgs args;
