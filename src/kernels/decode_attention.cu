@@ -24,8 +24,9 @@ namespace {
 constexpr int kChunk = 32;         // positions per block: one a lane once the scores are summed
 constexpr int kMaxGroupWarps = 8;  // query heads a block takes (a warp each)
 constexpr int kMaxD = 256;
-constexpr int64_t kMaxMergeBytes = 32 * 1024;  // the merge kernel's weights, one float a chunk
-constexpr int kMergeBatch = 32;                // chunks whose values the merge kernel loads together
+constexpr int64_t kMaxChunks = 8192;  // of a merge (t up to 262,144)
+constexpr int kMergeWarps = 4;
+constexpr int kMergeBatch = 8;  // chunks a merge warp loads together
 
 int64_t chunks_of(int64_t t) { return (t + kChunk - 1) / kChunk; }
 
@@ -225,43 +226,76 @@ __global__ void __launch_bounds__(kMaxGroupWarps * 32) decode_chunk_kernel(Decod
   tl.finish(timeline_tag(kTlAttentionChunk, a.h, a.t * 16));
 }
 
-// One block per (batch, head): the chunks' weights exp(m_c - max) go to shared memory first (a thread per chunk),
-// so the sums over chunks below are independent loads rather than a chain.
-template <typename T>
-__global__ void decode_merge_kernel(const float* __restrict__ work, T* __restrict__ y, int chunks, int d) {
-  extern __shared__ float weight[];  // [chunks]
-  __shared__ float s_inv;
+// One block per (batch, head), kMergeWarps warps; warp w merges chunks w, w + kMergeWarps, ... kMergeBatch at a
+// time (each lane loads their m and l and its PL values at once: one memory round trip for a batch), keeping a
+// running max, sum and weighted values; the warps then meet in shared memory. The partials are read from L2 (other
+// SMs wrote them).
+template <typename T, int PL>
+__global__ void __launch_bounds__(kMergeWarps * 32) decode_merge_kernel(const float* __restrict__ work,
+                                                                        T* __restrict__ y, int chunks) {
+  constexpr int d = 32 * PL;
+  __shared__ float s_m[kMergeWarps], s_l[kMergeWarps], s_acc[kMergeWarps][d];
   TimelineStamps tl;
   tl.begin();
   allow_dependents();  // (see decode_chunk_kernel)
   wait_for_producers();
   tl.after_wait();
-  const int bh = blockIdx.x;
-  const float* w = work + static_cast<int64_t>(bh) * chunks * (d + 2);
-  float big = -FLT_MAX;
-  for (int c = threadIdx.x; c < chunks; c += blockDim.x)
-    if (w[c * (d + 2) + 1] > 0.f) big = fmaxf(big, w[c * (d + 2)]);
-  big = block_max(big);
-  float total = 0.f;
-  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-    const float l = w[c * (d + 2) + 1];
-    weight[c] = l > 0.f ? __expf(w[c * (d + 2)] - big) : 0.f;
-    total += l > 0.f ? l * weight[c] : 0.f;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const float* w = work + static_cast<int64_t>(blockIdx.x) * chunks * (d + 2);
+  float big = -FLT_MAX, total = 0.f, acc[PL];
+#pragma unroll
+  for (int i = 0; i < PL; ++i) acc[i] = 0.f;
+  for (int c0 = warp; c0 < chunks; c0 += kMergeWarps * kMergeBatch) {
+    float m[kMergeBatch], l[kMergeBatch], v[kMergeBatch][PL];
+#pragma unroll
+    for (int j = 0; j < kMergeBatch; ++j) {
+      const int c = c0 + j * kMergeWarps;
+      const float* p = w + static_cast<int64_t>(c) * (d + 2);
+      m[j] = c < chunks ? __ldcg(p) : -FLT_MAX;
+      l[j] = c < chunks ? __ldcg(p + 1) : 0.f;
+#pragma unroll
+      for (int i = 0; i < PL; ++i) v[j][i] = c < chunks ? __ldcg(p + 2 + lane * PL + i) : 0.f;
+    }
+    float batch_big = big;
+#pragma unroll
+    for (int j = 0; j < kMergeBatch; ++j)
+      if (l[j] > 0.f) batch_big = fmaxf(batch_big, m[j]);
+    const float rescale = total > 0.f ? __expf(big - batch_big) : 0.f;
+    total *= rescale;
+#pragma unroll
+    for (int i = 0; i < PL; ++i) acc[i] *= rescale;
+#pragma unroll
+    for (int j = 0; j < kMergeBatch; ++j) {
+      const float weight = l[j] > 0.f ? __expf(m[j] - batch_big) : 0.f;
+      total += weight * l[j];
+#pragma unroll
+      for (int i = 0; i < PL; ++i) acc[i] += weight * v[j][i];
+    }
+    big = batch_big;
   }
-  total = block_sum(total);
-  if (threadIdx.x == 0) s_inv = total > 0.f ? 1.f / total : 0.f;
+  if (lane == 0) {
+    s_m[warp] = big;
+    s_l[warp] = total;
+  }
+#pragma unroll
+  for (int i = 0; i < PL; ++i) s_acc[warp][lane * PL + i] = acc[i];
   __syncthreads();
+  float all_big = -FLT_MAX;
+#pragma unroll
+  for (int k = 0; k < kMergeWarps; ++k)
+    if (s_l[k] > 0.f) all_big = fmaxf(all_big, s_m[k]);
+  float weight[kMergeWarps], sum_l = 0.f;
+#pragma unroll
+  for (int k = 0; k < kMergeWarps; ++k) {
+    weight[k] = s_l[k] > 0.f ? __expf(s_m[k] - all_big) : 0.f;
+    sum_l += weight[k] * s_l[k];
+  }
+  const float inv = sum_l > 0.f ? 1.f / sum_l : 0.f;
   for (int i = threadIdx.x; i < d; i += blockDim.x) {
     float sum = 0.f;
-    for (int c0 = 0; c0 < chunks; c0 += kMergeBatch) {  // loads in flight together, then summed in chunk order
-      float v[kMergeBatch];
 #pragma unroll
-      for (int j = 0; j < kMergeBatch; ++j) v[j] = c0 + j < chunks ? w[(c0 + j) * (d + 2) + 2 + i] : 0.f;
-#pragma unroll
-      for (int j = 0; j < kMergeBatch; ++j)
-        if (c0 + j < chunks) sum += v[j] * weight[c0 + j];
-    }
-    y[static_cast<int64_t>(bh) * d + i] = from_f<T>(sum * s_inv);
+    for (int k = 0; k < kMergeWarps; ++k) sum += weight[k] * s_acc[k][i];
+    y[static_cast<int64_t>(blockIdx.x) * d + i] = from_f<T>(sum * inv);
   }
   tl.finish(timeline_tag(kTlAttentionMerge, gridDim.x, chunks * 16));
 }
@@ -270,7 +304,7 @@ __global__ void decode_merge_kernel(const float* __restrict__ work, T* __restric
 
 bool decode_attention_supported(int64_t h, int64_t hkv, int64_t t, int64_t d) {
   return (d == 32 || d == 64 || d == 128 || d == 256) && hkv > 0 && h % hkv == 0 && t > 0 &&
-         chunks_of(t) * static_cast<int64_t>(sizeof(float)) <= kMaxMergeBytes;
+         chunks_of(t) <= kMaxChunks;
 }
 
 namespace {
@@ -325,8 +359,12 @@ int decode_attention_forward(ElemType type, const DecodeAttentionArgs& a, void* 
                            ? launch_dependent(chunk_kernel<T, true>(a.d), grid, warps * 32, smem, stream, a)
                            : launch_dependent(chunk_kernel<T, false>(a.d), grid, warps * 32, smem, stream, a);
     if (status != 0) return status;
-    return launch_dependent(decode_merge_kernel<T>, static_cast<unsigned>(a.b * a.h), 128, chunks * sizeof(float),
-                            stream, a.workspace, static_cast<T*>(a.y), static_cast<int>(chunks), static_cast<int>(a.d));
+    const auto merge = a.d == 32    ? decode_merge_kernel<T, 1>
+                       : a.d == 64  ? decode_merge_kernel<T, 2>
+                       : a.d == 128 ? decode_merge_kernel<T, 4>
+                                    : decode_merge_kernel<T, 8>;
+    return launch_dependent(merge, static_cast<unsigned>(a.b * a.h), kMergeWarps * 32, 0, stream, a.workspace,
+                            static_cast<T*>(a.y), static_cast<int>(chunks));
   });
 }
 

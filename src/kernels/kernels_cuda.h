@@ -88,8 +88,8 @@ int begin_decode_step(ElemType type, const int64_t* tokens, const void* embeddin
 // rotates them, and k, v are written to the caches at position *slot (and attended there from the projection). With
 // `cache_settled` too, no kernel that may still run when this one starts (cuda_types.cuh) writes the caches (other
 // than at the slot), the mask, positions, inv_freq or slot: they may be loaded before the dependent-launch wait.
-// decode_attention_supported says which shapes the kernels take (D <= 256 and a multiple of 32, T within the merge's
-// shared memory); the caches must be 16-byte aligned.
+// decode_attention_supported says which shapes the kernels take (D 32, 64, 128 or 256; T at most 262,144); the caches
+// must be 16-byte aligned.
 struct DecodeAttentionArgs {
   const void* q = nullptr;
   int64_t q_row = 0;
