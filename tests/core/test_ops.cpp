@@ -220,7 +220,7 @@ TEST(Ops, DecodeAttentionCudaMatchesReference) {
   for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
     for (const Shape s : {Shape{1, 12, 2, 1, 128}, Shape{3, 6, 3, 37, 64}, Shape{2, 4, 4, 64, 32},
                           Shape{2, 12, 2, 65, 128}, Shape{1, 28, 4, 600, 128}, Shape{4, 8, 1, 1000, 256},
-                          Shape{1, 12, 2, 9000, 128}}) {
+                          Shape{1, 12, 2, 9000, 128}, Shape{2, 6, 2, 50, 96}}) {  // d 96: the reference's case
       const auto opts = torch::device(torch::kCUDA).dtype(type);
       const at::Tensor q = torch::randn({s.b, s.h, 1, s.d}, opts), k = torch::randn({s.b, s.hkv, s.t, s.d}, opts),
                        v = torch::randn({s.b, s.hkv, s.t, s.d}, opts);
@@ -235,6 +235,19 @@ TEST(Ops, DecodeAttentionCudaMatchesReference) {
           << c10::toString(type) << " b" << s.b << " h" << s.h << "/" << s.hkv << " t" << s.t << " d" << s.d
           << " max diff " << (got.to(torch::kFloat) - ref).abs().max().item<double>();
     }
+  // Caches that are not 16-byte aligned (views one element into their buffers) are copied for the kernel.
+  const auto opts = torch::device(torch::kCUDA).dtype(torch::kBFloat16);
+  const int64_t n = 2 * 40 * 64;
+  const at::Tensor q = torch::randn({1, 4, 1, 64}, opts);
+  const at::Tensor k = torch::randn({n + 1}, opts).narrow(0, 1, n).view({1, 2, 40, 64});
+  const at::Tensor v = torch::randn({n + 1}, opts).narrow(0, 1, n).view({1, 2, 40, 64});
+  ASSERT_NE(reinterpret_cast<uintptr_t>(k.data_ptr()) % 16, 0u);
+  const at::Tensor mask = torch::ones({1, 40}, torch::device(torch::kCUDA).dtype(torch::kBool));
+  const at::Tensor got = vlm::ops::decode_attention(q, k, v, mask, 0.125).to(torch::kFloat);
+  const at::Tensor ref = vlm::ops::decode_attention_reference(q.to(torch::kFloat), k.to(torch::kFloat),
+                                                              v.to(torch::kFloat), mask, 0.125);
+  EXPECT_TRUE(torch::allclose(got, ref, tolerance(torch::kBFloat16), tolerance(torch::kBFloat16)))
+      << "unaligned caches, max diff " << (got - ref).abs().max().item<double>();
 }
 
 TEST(Ops, AddRmsNormCudaMatchesReference) {
