@@ -2,11 +2,12 @@
 // chunks of kChunk positions, and one block takes a chunk for the query heads of one KV head (up to
 // kMaxGroupWarps of them, a warp each), so each key and value is read once for the group. Before its wait for the
 // kernel ahead, the block copies the chunk's attended keys and values into shared memory (asynchronous copies: no
-// registers held), so it needs few registers and fits beside the blocks of the projection before it, whose last
-// rows overlap the copies. Each lane then holds d/32 elements of its head's query and of every key; the 32 partial
-// scores of a lane are summed over the warp by a transposing butterfly (31 shuffles, after which lane j holds the
-// score of position j), the softmax runs over the lanes, and the weighted values are summed in fp32. A second kernel
-// merges the chunks' partial results (m, l, unnormalised values). Masked positions are skipped.
+// registers held, nothing waits on them until the scores) and zeroes the masked rows. Each lane then holds d/32
+// elements of its head's query and of every key; the 32 partial scores of a lane are summed over the warp by a
+// transposing butterfly (31 shuffles, after which lane j holds the score of position j), the softmax runs over the
+// lanes (masked positions weigh 0), and the weighted values are summed in fp32, all without branches. A second kernel
+// merges the chunks' partial results (m, l, unnormalised values). Against one block a query head: batch 16 +68%,
+// batch 1 +1.3% (bench/NOTES.md, session 11).
 //
 // Fused into a decoding step, the chunk kernel also takes the step's q/k/v projection: every warp rotates its query
 // head (RoPE, as rope_qkv_decode_kernel rotates it), the block whose chunk holds the step's slot takes that
@@ -39,22 +40,6 @@ int heads_per_block(int64_t group) {
 
 // Shared memory of a block: the chunk's keys and values, then the RoPE tables (cos, sin: d/2 floats each).
 int64_t chunk_smem_bytes(int64_t d, int64_t elem_bytes) { return 2 * kChunk * d * elem_bytes + d * 4; }
-
-// 16 bytes from global to shared memory without holding a register (cp.async on Ampere and later).
-__device__ __forceinline__ void copy16_async(void* smem, const void* gmem) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  const auto s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
-#else
-  *static_cast<uint4*>(smem) = *static_cast<const uint4*>(gmem);
-#endif
-}
-
-__device__ __forceinline__ void wait_copies_async() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.wait_all;" ::: "memory");
-#endif
-}
 
 // Rotates a head held as x[i] = element lane * PL + i (so element j + D/2 sits in lane ^ 16 at the same i) by the
 // tables (element j uses frequency j % (D/2)), and rounds the result to T: x_j cos_j + rotate_half(x)_j sin_j.

@@ -37,22 +37,6 @@ __device__ __forceinline__ void unpack8(const uint4& v, float (&out)[8]) {
   for (int i = 0; i < 8; ++i) out[i] = to_f(p[i]);
 }
 
-// 16 bytes from global to shared memory without holding a register (cp.async on Ampere and later).
-__device__ __forceinline__ void copy16_async(uint4* smem, const uint4* gmem) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  const auto s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
-#else
-  *smem = *gmem;
-#endif
-}
-
-__device__ __forceinline__ void wait_copies_async() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.wait_all;" ::: "memory");
-#endif
-}
-
 // The M input rows [M, k] in shared memory (as 16-byte pieces): x itself, or with a norm weight
 // rms_norm(x + residual) * norm_weight with the numbers of add_rms_norm_forward (h = x + residual rounded, normalised
 // in fp32, rounded, times the weight); block 0 writes h to sum_out. x, the residual and the norm weight (staged
