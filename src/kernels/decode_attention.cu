@@ -123,13 +123,15 @@ __global__ void __launch_bounds__(kMaxGroupWarps * 32) decode_chunk_kernel(Decod
       *reinterpret_cast<uint4*>(vs + j * d + at) = uint4{0, 0, 0, 0};
     }
   }
-  // cos and sin in fp32, rounded to T as a table in T would be. One thread a frequency (sincosf is not cheap).
-  if (kFused && threadIdx.x < d / 2) {
-    float sn, cs;
-    sincosf(static_cast<float>(a.positions[b]) * a.inv_freq[threadIdx.x], &sn, &cs);
-    s_cos[threadIdx.x] = to_f(from_f<T>(cs));
-    s_sin[threadIdx.x] = to_f(from_f<T>(sn));
-  }
+  // cos and sin in fp32, rounded to T as a table in T would be. One thread a frequency (sincosf is not cheap; a block
+  // of fewer than d/2 threads takes several).
+  if constexpr (kFused)
+    for (int f = threadIdx.x; f < d / 2; f += blockDim.x) {
+      float sn, cs;
+      sincosf(static_cast<float>(a.positions[b]) * a.inv_freq[f], &sn, &cs);
+      s_cos[f] = to_f(from_f<T>(cs));
+      s_sin[f] = to_f(from_f<T>(sn));
+    }
   if (early) {
     wait_for_producers();
     tl.after_wait();

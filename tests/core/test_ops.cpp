@@ -405,7 +405,9 @@ TEST(Ops, DecodeQkvAttentionCudaMatchesReference) {
   };
   for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
     for (const Shape s : {Shape{1, 12, 2, 300, 128, 297}, Shape{3, 6, 3, 37, 64, 0}, Shape{2, 4, 4, 64, 32, 63},
-                          Shape{2, 28, 4, 1000, 128, 511}, Shape{1, 8, 1, 40, 256, 32}})
+                          Shape{2, 28, 4, 1000, 128, 511}, Shape{1, 8, 1, 40, 256, 32},
+                          // blocks of fewer threads than the RoPE table's d/2 frequencies
+                          Shape{2, 4, 4, 50, 128, 40}, Shape{1, 4, 2, 70, 256, 64}})
       for (const bool settled : {false, true}) {
         const auto opts = torch::device(torch::kCUDA).dtype(type);
         const DecodeStepInputs a = decode_step_inputs(s.b, s.h, s.hkv, s.t, s.d, s.slot, opts);
