@@ -148,7 +148,7 @@ struct TimelineStamps {
     r[0] = start;
     r[1] = waited;
     r[2] = end;
-    r[3] = tag | static_cast<unsigned long long>(blockIdx.x + blockIdx.y * gridDim.x) << 32 |
+    r[3] = tag | static_cast<unsigned long long>((blockIdx.x + blockIdx.y * gridDim.x) & 0xffffffu) << 32 |
            static_cast<unsigned long long>(sm) << 56;
   }
 };

@@ -296,20 +296,20 @@ bool decode_attention_supported(int64_t h, int64_t hkv, int64_t t, int64_t d) {
 
 namespace {
 
-// The chunk kernel for T, fused or not, and d (32, 64, 128 or 256); its shared memory limit raised once where the
-// keys and values of a chunk need more than the default 48 KB (fp32, d 256).
+// The chunk kernel for T, fused or not, and d (32, 64, 128 or 256), with its shared memory limit raised on the current
+// device where the keys and values of a chunk need more than the default 48 KB (fp32, d 256; the limit is a
+// device's, so it is set at every call that needs it).
 template <typename T, bool kFused>
 auto chunk_kernel(int64_t d) {
-  static const bool raised = cudaFuncSetAttribute(decode_chunk_kernel<T, kFused, 8>,
-                                                  cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                  static_cast<int>(chunk_smem_bytes(kMaxD, sizeof(T)))) == cudaSuccess;
-  (void)raised;
   switch (d) {
     case 32: return decode_chunk_kernel<T, kFused, 1>;
     case 64: return decode_chunk_kernel<T, kFused, 2>;
     case 128: return decode_chunk_kernel<T, kFused, 4>;
-    default: return decode_chunk_kernel<T, kFused, 8>;
   }
+  const auto kernel = decode_chunk_kernel<T, kFused, 8>;
+  const auto bytes = static_cast<int>(chunk_smem_bytes(kMaxD, sizeof(T)));
+  if (bytes > 48 * 1024) cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  return kernel;
 }
 
 }  // namespace

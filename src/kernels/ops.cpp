@@ -573,8 +573,6 @@ at::Tensor decode_attention_reference(const at::Tensor& q, const at::Tensor& k, 
 #ifdef VLM_WITH_CUDA
 namespace {
 
-// Runs the kernel for q [B, H, 1, D] (or a step's fused projection, when args.positions is set), caches k, v
-// [B, Hkv, T, D] and mask [B, T] bool, all checked by the caller; returns y [B, H, 1, D].
 bool aligned16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
 
 // t contiguous and 16-byte aligned (a copy where it is not).
@@ -583,6 +581,8 @@ at::Tensor contiguous16(const at::Tensor& t) {
   return aligned16(c) ? c : c.clone();
 }
 
+// Runs the kernel for q [B, H, 1, D] (or a step's fused projection, when args.positions is set), caches k, v
+// [B, Hkv, T, D] and mask [B, T] bool, all checked by the caller; returns y [B, H, 1, D].
 at::Tensor decode_attention_kernel(cuda::DecodeAttentionArgs args, const at::Tensor& q, const at::Tensor& k_cache,
                                    const at::Tensor& v_cache, const at::Tensor& mask) {
   const int64_t b = k_cache.size(0), t = k_cache.size(2), d = k_cache.size(3);
