@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Run THERE (the GPU machine), from the repository root: decoding speed of the working tree against the same tree
+# with each patch applied (one at a time), in one call on one card. Builds bench_generate for each version, runs the
+# decoding GPU tests on each patched version, alternates `bench_generate --batch 1` ROUNDS times over all versions,
+# then (with TIMELINE=1) rebuilds each with the timeline probe and lays out a layer of each (scripts/bench/timeline.py).
+# Make the patches HERE, against the tree that is copied, e.g. `git diff main next/x > x.patch` (untracked files in the
+# repository root travel with it):
+#   ROUNDS=3 TIMELINE=1 scripts/gpu/ab_decode.sh x.patch y.patch
+# Prints one line a run ("<version> <tok/s>") and the mean of each version; the timelines go to $OUT when it is set.
+set -eo pipefail
+source scripts/gpu/env.sh
+ROUNDS=${ROUNDS:-2}
+MODEL=/tmp/vlm-bench/qwen2-vl-2b
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+[ -f "$MODEL/config.json" ] || python3 -c "import sys; sys.path.insert(0, 'scripts/bench'); from shapes import \
+QWEN2_VL_2B, make_model; make_model(QWEN2_VL_2B, '$MODEL')" >/dev/null 2>&1 &
+
+build() {  # $1: timeline ON/OFF, $2: tests to build too
+  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DVLM_CUDA=ON -DVLM_BUILD_BENCH=ON \
+    -DVLM_BUILD_TESTS=ON -DVLM_TIMELINE="$1" >/tmp/ab-cmake.log 2>&1 || { cat /tmp/ab-cmake.log; exit 1; }
+  ninja -C build-gpu -j"$(nproc)" bench_generate $2 >/tmp/ab-build.log 2>&1 ||
+    { grep -E "error|FAILED" -A3 /tmp/ab-build.log | head -60; exit 1; }
+}
+
+# Builds every version into /tmp/ab/<name> (base = the tree as copied).
+versions=(base)
+mkdir -p /tmp/ab
+for timeline in OFF ${TIMELINE:+ON}; do
+  build "$timeline" ""
+  cp build-gpu/bin/bench_generate "/tmp/ab/base-$timeline"
+  for patch in "$@"; do
+    name=$(basename "$patch" .patch)
+    git apply "$patch"
+    if [ "$timeline" = OFF ]; then
+      build OFF "test_ops test_generation test_qwen2_vl"
+      for t in test_ops test_qwen2_vl test_generation; do
+        echo -n "$name $t: "; "$(find build-gpu -name $t -type f -executable)" 2>&1 | tail -1
+      done
+      versions+=("$name")
+    else
+      build ON ""
+    fi
+    cp build-gpu/bin/bench_generate "/tmp/ab/$name-$timeline"
+    git apply -R "$patch"
+  done
+done
+wait
+
+args="$MODEL --image-size 448 --text-tokens 40 --new-tokens 256 --repeat 3 --batch 1"
+rm -f /tmp/ab/*.txt
+for ((round = 0; round < ROUNDS; round++)); do
+  for v in "${versions[@]}"; do
+    tok=$("/tmp/ab/$v-OFF" $args | grep summary | grep -o '"decode_tokens_per_s": [0-9.]*' | awk '{print $2}')
+    echo "$v $tok" | tee -a "/tmp/ab/$v.txt"
+  done
+done
+for v in "${versions[@]}"; do echo "$v mean $(awk '{s += $2} END {printf "%.1f", s / NR}' "/tmp/ab/$v.txt")"; done
+
+if [ -n "${TIMELINE:-}" ]; then
+  for v in "${versions[@]}"; do
+    VLM_TIMELINE_OUT=/tmp/ab/$v.bin "/tmp/ab/$v-ON" $args >/dev/null
+    python3 scripts/bench/timeline.py "/tmp/ab/$v.bin" > "${OUT:-/tmp/ab}/timeline-$v.txt"
+    echo "== $v"; head -11 "${OUT:-/tmp/ab}/timeline-$v.txt" | tail -9
+  done
+fi
