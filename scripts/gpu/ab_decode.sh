@@ -60,6 +60,6 @@ if [ -n "${TIMELINE:-}" ]; then
   for v in "${versions[@]}"; do
     VLM_TIMELINE_OUT=/tmp/ab/$v.bin "/tmp/ab/$v-ON" $args >/dev/null
     python3 scripts/bench/timeline.py "/tmp/ab/$v.bin" > "${OUT:-/tmp/ab}/timeline-$v.txt"
-    echo "== $v"; head -11 "${OUT:-/tmp/ab}/timeline-$v.txt" | tail -9
+    echo "== $v"; sed -n 2,11p "${OUT:-/tmp/ab}/timeline-$v.txt"
   done
 fi
