@@ -76,6 +76,18 @@ def bench_vlm(batch, eager=False, env=None):
     return json.loads(out.strip().splitlines()[-1])["summary"]
 
 
+def host_cpu():
+    """The host's CPU model: transformers' decoding is host-bound, so its speed (and every ratio) follows it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return "%s x%d" % (line.split(":", 1)[1].strip(), os.cpu_count())
+    except OSError:
+        pass
+    return "unknown"
+
+
 def copy_bandwidth():
     x = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
     y = torch.empty_like(x)
@@ -100,8 +112,8 @@ def main():
     kv_per_pos = 2 * c.num_hidden_layers * c.num_key_value_heads * (c.hidden_size // c.num_attention_heads) * 2
     prompt = 2 + (IMAGE // 14) ** 2 // 4 + TEXT
     bw = copy_bandwidth()
-    results = dict(card=torch.cuda.get_device_name(), torch=torch.__version__, transformers=transformers.__version__,
-                   copy_bandwidth_gb_s=bw / 1e9, rows=[])
+    results = dict(card=torch.cuda.get_device_name(), host_cpu=host_cpu(), torch=torch.__version__,
+                   transformers=transformers.__version__, copy_bandwidth_gb_s=bw / 1e9, rows=[])
     for batch in (1, 16):
         hf = bench_transformers(model, batch)
         ours = bench_vlm(batch)
@@ -117,7 +129,7 @@ def main():
                    roofline_fraction=ours["decode_tokens_per_s"] / roofline)
         results["rows"].append(row)
         print(json.dumps(row), flush=True)
-    print("card %s, copy bandwidth %.0f GB/s" % (results["card"], bw / 1e9))
+    print("card %s, copy bandwidth %.0f GB/s; host CPU %s" % (results["card"], bw / 1e9, results["host_cpu"]))
     print("%-6s %-14s %12s %16s %12s" % ("batch", "engine", "prefill ms", "decode tok/s", "peak GiB"))
     for row in results["rows"]:
         for name in ("transformers", "vlm", "vlm_eager", "vlm_no_pdl"):
