@@ -16,6 +16,9 @@
 // one wave (bench/NOTES.md, session 9).
 #include <algorithm>
 #include <cfloat>
+#include <map>
+#include <mutex>
+#include <utility>
 
 #include "kernels/cuda_types.cuh"
 
@@ -318,10 +321,22 @@ bool decode_attention_fuses_rope(ElemType type, int64_t b, int64_t h, int64_t hk
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
     const int warps = heads_per_block(h / hkv);
+    // Asked once per head size and block width (eager decoding asks every layer of every step).
+    static std::mutex mutex;
+    static std::map<std::pair<int64_t, int>, int> known;
     int resident = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, chunk_kernel<T, true>(d), warps * 32,
-                                                      chunk_smem_bytes(d, sizeof(T))) != cudaSuccess)
-      return 0;
+    {
+      const std::lock_guard<std::mutex> lock(mutex);
+      const auto key = std::make_pair(d, warps);
+      if (const auto it = known.find(key); it != known.end()) {
+        resident = it->second;
+      } else {
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, chunk_kernel<T, true>(d), warps * 32,
+                                                          chunk_smem_bytes(d, sizeof(T))) != cudaSuccess)
+          return 0;
+        known.emplace(key, resident);
+      }
+    }
     const int64_t blocks = b * h / warps * chunks_of(t);
     return static_cast<int>(blocks <= static_cast<int64_t>(resident) * sm_count());
   }) != 0;

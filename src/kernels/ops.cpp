@@ -680,7 +680,7 @@ bool gemv_inputs(const at::Tensor& x, std::initializer_list<const at::Tensor*> w
   if (!cuda::gemv_supported(*elem_type(x.scalar_type()), k == 0 ? 0 : x.numel() / k, k, residual, norm)) return false;
   for (const at::Tensor* w : weights)
     if (!kernel_inputs({&x, w}) || w->dim() != 2 || w->size(1) != k || !w->is_contiguous() ||
-        reinterpret_cast<uintptr_t>(w->data_ptr()) % 16 != 0)
+        !aligned16(*w))
       return false;
   return true;
 }
@@ -688,7 +688,7 @@ bool gemv_inputs(const at::Tensor& x, std::initializer_list<const at::Tensor*> w
 // x as a contiguous, 16-byte aligned [M, K] matrix.
 at::Tensor gemv_rows(const at::Tensor& x) {
   at::Tensor rows = x.reshape({-1, x.size(-1)});
-  if (!rows.is_contiguous() || reinterpret_cast<uintptr_t>(rows.data_ptr()) % 16 != 0) rows = rows.clone();
+  if (!rows.is_contiguous() || !aligned16(rows)) rows = rows.clone();
   return rows;
 }
 
