@@ -192,6 +192,17 @@ inline bool dependent_launch_enabled() {
   return enabled;
 }
 
+// TEMPORARY (session 12 measurement): one shared memory carve-out for every decoding kernel, VLM_TMP_CARVEOUT percent
+// (unset or -1: the driver's choice), so an SM need not drain between kernels that would otherwise differ in it.
+template <typename K>
+void set_decode_carveout(K kernel) {
+  static const int percent = [] {
+    const char* env = std::getenv("VLM_TMP_CARVEOUT");
+    return env ? std::atoi(env) : -1;
+  }();
+  if (percent >= 0) cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent);
+}
+
 // Streaming multiprocessors of the first device asked about (host code; the kernels run on one device type).
 inline int sm_count() {
   static const int count = [] {

@@ -357,14 +357,17 @@ int decode_attention_forward(ElemType type, const DecodeAttentionArgs& a, void* 
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
     const auto smem = static_cast<size_t>(chunk_smem_bytes(a.d, sizeof(T)));
-    const int status = a.positions
-                           ? launch_dependent(chunk_kernel<T, true>(a.d), grid, warps * 32, smem, stream, a)
-                           : launch_dependent(chunk_kernel<T, false>(a.d), grid, warps * 32, smem, stream, a);
+    const auto fused = chunk_kernel<T, true>(a.d), unfused = chunk_kernel<T, false>(a.d);
+    set_decode_carveout(fused);
+    set_decode_carveout(unfused);
+    const int status = a.positions ? launch_dependent(fused, grid, warps * 32, smem, stream, a)
+                                   : launch_dependent(unfused, grid, warps * 32, smem, stream, a);
     if (status != 0) return status;
     const auto merge = a.d == 32    ? decode_merge_kernel<T, 1>
                        : a.d == 64  ? decode_merge_kernel<T, 2>
                        : a.d == 128 ? decode_merge_kernel<T, 4>
                                     : decode_merge_kernel<T, 8>;
+    set_decode_carveout(merge);
     return launch_dependent(merge, static_cast<unsigned>(a.b * a.h), kMergeWarps * 32, 0, stream, a.workspace,
                             static_cast<T*>(a.y), static_cast<int>(chunks));
   });

@@ -248,6 +248,7 @@ Plan plan(const GemvArgs& a) {
     if (const auto it = resident_by_smem.find(smem); it != resident_by_smem.end()) {
       resident = it->second;
     } else {
+      set_decode_carveout(kernel);
       if ((smem > 48 * 1024 && cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                     static_cast<int>(smem_limit())) != cudaSuccess) ||
           cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, W * 32, smem) != cudaSuccess) {
