@@ -192,15 +192,28 @@ inline bool dependent_launch_enabled() {
   return enabled;
 }
 
-// TEMPORARY (session 12 measurement): one shared memory carve-out for every decoding kernel, VLM_TMP_CARVEOUT percent
-// (unset or -1: the driver's choice), so an SM need not drain between kernels that would otherwise differ in it.
+// The shared memory carve-out every decoding kernel asks for, in percent of the most an SM has: 22%, 50 KB of
+// Hopper's 228, which the driver rounds up to its 64 KB configuration, room for the fullest occupancy of each (the
+// down projection's three blocks of 18 KB). An SM changes its carve-out only when empty, so kernels that ask for
+// different ones (the driver's default gives each the least it needs) cannot start beside one another, and a dependent
+// launch waits for the SM to drain. One carve-out for all: 641.7 -> 659.7 tok/s decoding at batch 1 on an H100; more
+// shared memory leaves L1 less room for the loads in flight (44%: 653.7, 64%: 635.0; bench/NOTES.md, session 12).
+// Set on the current device (other devices keep the driver's choice: slower, not wrong).
+constexpr int kDecodeCarveoutPercent = 22;
+
 template <typename K>
-void set_decode_carveout(K kernel) {
-  static const int percent = [] {
-    const char* env = std::getenv("VLM_TMP_CARVEOUT");
-    return env ? std::atoi(env) : -1;
-  }();
-  if (percent >= 0) cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent);
+bool set_decode_carveout(K kernel) {
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, kDecodeCarveoutPercent) !=
+      cudaSuccess)
+    cudaGetLastError();  // a preference only: the kernel runs either way
+  return true;
+}
+
+// kKernel with its carve-out set (once).
+template <auto kKernel>
+auto with_decode_carveout() {
+  [[maybe_unused]] static const bool set = set_decode_carveout(kKernel);
+  return kKernel;
 }
 
 // Streaming multiprocessors of the first device asked about (host code; the kernels run on one device type).

@@ -299,17 +299,17 @@ bool decode_attention_supported(int64_t h, int64_t hkv, int64_t t, int64_t d) {
 
 namespace {
 
-// The chunk kernel for T, fused or not, and d (32, 64, 128 or 256), with its shared memory limit raised on the current
-// device where the keys and values of a chunk need more than the default 48 KB (fp32, d 256; the limit is a
-// device's, so it is set at every call that needs it).
+// The chunk kernel for T, fused or not, and d (32, 64, 128 or 256), with the decoding carve-out (cuda_types.cuh) and
+// its shared memory limit raised on the current device where the keys and values of a chunk need more than the
+// default 48 KB (fp32, d 256; the limit is a device's, so it is set at every call that needs it).
 template <typename T, bool kFused>
 auto chunk_kernel(int64_t d) {
   switch (d) {
-    case 32: return decode_chunk_kernel<T, kFused, 1>;
-    case 64: return decode_chunk_kernel<T, kFused, 2>;
-    case 128: return decode_chunk_kernel<T, kFused, 4>;
+    case 32: return with_decode_carveout<decode_chunk_kernel<T, kFused, 1>>();
+    case 64: return with_decode_carveout<decode_chunk_kernel<T, kFused, 2>>();
+    case 128: return with_decode_carveout<decode_chunk_kernel<T, kFused, 4>>();
   }
-  const auto kernel = decode_chunk_kernel<T, kFused, 8>;
+  const auto kernel = with_decode_carveout<decode_chunk_kernel<T, kFused, 8>>();
   const auto bytes = static_cast<int>(chunk_smem_bytes(kMaxD, sizeof(T)));
   if (bytes > 48 * 1024) cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
   return kernel;
@@ -357,17 +357,14 @@ int decode_attention_forward(ElemType type, const DecodeAttentionArgs& a, void* 
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
     const auto smem = static_cast<size_t>(chunk_smem_bytes(a.d, sizeof(T)));
-    const auto fused = chunk_kernel<T, true>(a.d), unfused = chunk_kernel<T, false>(a.d);
-    set_decode_carveout(fused);
-    set_decode_carveout(unfused);
-    const int status = a.positions ? launch_dependent(fused, grid, warps * 32, smem, stream, a)
-                                   : launch_dependent(unfused, grid, warps * 32, smem, stream, a);
+    const int status = a.positions
+                           ? launch_dependent(chunk_kernel<T, true>(a.d), grid, warps * 32, smem, stream, a)
+                           : launch_dependent(chunk_kernel<T, false>(a.d), grid, warps * 32, smem, stream, a);
     if (status != 0) return status;
-    const auto merge = a.d == 32    ? decode_merge_kernel<T, 1>
-                       : a.d == 64  ? decode_merge_kernel<T, 2>
-                       : a.d == 128 ? decode_merge_kernel<T, 4>
-                                    : decode_merge_kernel<T, 8>;
-    set_decode_carveout(merge);
+    const auto merge = a.d == 32    ? with_decode_carveout<decode_merge_kernel<T, 1>>()
+                       : a.d == 64  ? with_decode_carveout<decode_merge_kernel<T, 2>>()
+                       : a.d == 128 ? with_decode_carveout<decode_merge_kernel<T, 4>>()
+                                    : with_decode_carveout<decode_merge_kernel<T, 8>>();
     return launch_dependent(merge, static_cast<unsigned>(a.b * a.h), kMergeWarps * 32, 0, stream, a.workspace,
                             static_cast<T*>(a.y), static_cast<int>(chunks));
   });
