@@ -15,6 +15,9 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 [ -f "$MODEL/config.json" ] || python3 -c "import sys; sys.path.insert(0, 'scripts/bench'); from shapes import \
 QWEN2_VL_2B, make_model; make_model(QWEN2_VL_2B, '$MODEL')" >/dev/null 2>&1 &
 
+# A warm machine keeps build-gpu from the last call, while the copied sources may carry older times than its objects
+# (a patch applied and reversed there): start from an empty build.
+rm -rf build-gpu
 build() {  # $1: timeline ON/OFF, $2: tests to build too
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DVLM_CUDA=ON -DVLM_BUILD_BENCH=ON \
     -DVLM_BUILD_TESTS=ON -DVLM_TIMELINE="$1" >/tmp/ab-cmake.log 2>&1 || { cat /tmp/ab-cmake.log; exit 1; }
