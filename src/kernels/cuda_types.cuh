@@ -194,11 +194,12 @@ inline bool dependent_launch_enabled() {
 
 // The shared memory carve-out every decoding kernel asks for, in percent of the most an SM has: 22%, 50 KB of
 // Hopper's 228, which the driver rounds up to its 64 KB configuration, room for the fullest occupancy of each (the
-// down projection's three blocks of 18 KB). An SM changes its carve-out only when empty, so kernels that ask for
-// different ones (the driver's default gives each the least it needs) cannot start beside one another, and a dependent
-// launch waits for the SM to drain. One carve-out for all: 641.7 -> 659.7 tok/s decoding at batch 1 on an H100; more
-// shared memory leaves L1 less room for the loads in flight (44%: 653.7, 64%: 635.0; bench/NOTES.md, session 12).
-// Set on the current device (other devices keep the driver's choice: slower, not wrong).
+// down projection's three blocks of 18 KB). An SM changes its carve-out only when no block runs on it (as we
+// understand the hardware; the measurement fits it), so kernels that ask for different ones (the driver's default
+// gives each the least it needs) cannot start beside one another: a dependent launch waits for the SM to drain. One
+// carve-out for all: 641.7 -> 659.7 tok/s decoding at batch 1 on an H100; more shared memory leaves L1 less room for
+// the loads in flight (44%: 653.7, 64%: 635.0; bench/NOTES.md, session 12). Set on the current device (other devices
+// keep the driver's choice: slower, not wrong).
 constexpr int kDecodeCarveoutPercent = 22;
 
 template <typename K>
