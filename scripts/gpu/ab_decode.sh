@@ -2,9 +2,10 @@
 # Run THERE (the GPU machine), from the repository root: decoding speed of the working tree against the same tree
 # with each patch applied (one at a time), in one call on one card. Builds bench_generate for each version, runs the
 # decoding GPU tests on each patched version, alternates `bench_generate --batch 1` ROUNDS times over all versions,
-# then (with TIMELINE=1) rebuilds each with the timeline probe and lays out a layer of each (scripts/bench/timeline.py).
-# Make the patches HERE, against the tree that is copied, e.g. `git diff main next/x > x.patch` (untracked files in the
-# repository root travel with it):
+# then (with TIMELINE=1) rebuilds each with the timeline probe and lays out a layer of each (scripts/bench/timeline.py);
+# TIMELINE="x y" does that for the base and the patches named (x.patch, y.patch) only, to fit a call's time.
+# Make the patches HERE, against the tree that is copied, e.g. `git diff main...next/x > x.patch` (untracked files in
+# the repository root travel with it):
 #   ROUNDS=3 TIMELINE=1 scripts/gpu/ab_decode.sh x.patch y.patch
 # Prints one line a run ("<version> <tok/s>") and the mean of each version; the timelines go to $OUT when it is set.
 set -eo pipefail
@@ -25,6 +26,9 @@ build() {  # $1: timeline ON/OFF, $2: tests to build too
     { grep -E "error|FAILED" -A3 /tmp/ab-build.log | head -60; exit 1; }
 }
 
+# Whether version $1 gets a timeline.
+timeline_of() { [ "$1" = base ] || [ "${TIMELINE:-}" = 1 ] || [[ " ${TIMELINE//,/ } " == *" $1 "* ]]; }
+
 # Builds every version into /tmp/ab/<name> (base = the tree as copied).
 versions=(base)
 mkdir -p /tmp/ab
@@ -33,6 +37,7 @@ for timeline in OFF ${TIMELINE:+ON}; do
   cp build-gpu/bin/bench_generate "/tmp/ab/base-$timeline"
   for patch in "$@"; do
     name=$(basename "$patch" .patch)
+    if [ "$timeline" = ON ] && ! timeline_of "$name"; then continue; fi
     git apply "$patch"
     if [ "$timeline" = OFF ]; then
       build OFF "test_ops test_generation test_qwen2_vl"
@@ -61,6 +66,7 @@ for v in "${versions[@]}"; do echo "$v mean $(awk '{s += $2} END {printf "%.1f",
 
 if [ -n "${TIMELINE:-}" ]; then
   for v in "${versions[@]}"; do
+    timeline_of "$v" || continue
     VLM_TIMELINE_OUT=/tmp/ab/$v.bin "/tmp/ab/$v-ON" $args >/dev/null
     python3 scripts/bench/timeline.py "/tmp/ab/$v.bin" > "${OUT:-/tmp/ab}/timeline-$v.txt"
     echo "== $v"; sed -n 2,11p "${OUT:-/tmp/ab}/timeline-$v.txt"
