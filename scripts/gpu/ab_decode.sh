@@ -7,7 +7,8 @@
 # Make the patches HERE, against the tree that is copied, e.g. `git diff main...next/x > x.patch` (untracked files in
 # the repository root travel with it):
 #   ROUNDS=3 TIMELINE=1 scripts/gpu/ab_decode.sh x.patch y.patch
-# Prints one line a run ("<version> <tok/s>") and the mean of each version; the timelines go to $OUT when it is set.
+# BATCH=16 measures that batch instead of 1. Prints one line a run ("<version> <tok/s>") and the mean of each version;
+# the timelines go to $OUT when it is set.
 set -eo pipefail
 source scripts/gpu/env.sh
 ROUNDS=${ROUNDS:-2}
@@ -54,7 +55,7 @@ for timeline in OFF ${TIMELINE:+ON}; do
 done
 wait
 
-args="$MODEL --image-size 448 --text-tokens 40 --new-tokens 256 --repeat 3 --batch 1"
+args="$MODEL --image-size 448 --text-tokens 40 --new-tokens 256 --repeat 3 --batch ${BATCH:-1}"
 rm -f /tmp/ab/*.txt
 for ((round = 0; round < ROUNDS; round++)); do
   for v in "${versions[@]}"; do
