@@ -106,8 +106,9 @@ int main(int argc, char** argv) {
         throw vlm::Error("VLM_TIMELINE_OUT is set, but this build has no timeline probe (VLM_TIMELINE=ON)");
       vlm::gen::Generation g(*loaded.model, batch, greedy, {{}, std::min<int64_t>(a.new_tokens, 16)}, {true, !a.eager});
       while (!g.done()) g.step();
-      std::printf("{\"timeline\": \"%s\", \"stamps\": %lld}\n", path,
-                  static_cast<long long>(vlm::cuda::timeline_dump(path)));
+      const int64_t stamps = vlm::cuda::timeline_dump(path);
+      if (stamps < 0) vlm::fail("VLM_TIMELINE_OUT: cannot write the timeline stamps to '", path, "'");
+      std::printf("{\"timeline\": \"%s\", \"stamps\": %lld}\n", path, static_cast<long long>(stamps));
 #else
       throw vlm::Error("VLM_TIMELINE_OUT is set, but this build has no CUDA kernels");
 #endif

@@ -24,7 +24,10 @@ bool timeline_register(int (*set)(void* buffer)) {
 
 bool timeline_begin(int64_t records) {
 #ifdef VLM_TIMELINE
-  if (buffer) cudaFree(buffer);
+  if (buffer) {  // no kernel may write the old buffer once it is freed, even if the new one fails
+    for (const auto set : setters()) set(nullptr);
+    cudaFree(buffer);
+  }
   buffer = nullptr;
   if (records <= 0 || cudaMalloc(&buffer, static_cast<size_t>(4 * (records + 1)) * sizeof(*buffer)) != cudaSuccess)
     return false;
