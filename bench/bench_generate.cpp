@@ -103,14 +103,15 @@ int main(int argc, char** argv) {
     if (const char* path = std::getenv("VLM_TIMELINE_OUT")) {
 #ifdef VLM_WITH_CUDA
       if (!vlm::cuda::timeline_begin(int64_t{1} << 20))
-        throw vlm::Error("VLM_TIMELINE_OUT is set, but this build has no timeline probe (VLM_TIMELINE=ON)");
+        vlm::fail("VLM_TIMELINE_OUT is set, but the timeline probe did not start (it needs a build with ",
+                  "VLM_TIMELINE=ON, and 32 MB of GPU memory)");
       vlm::gen::Generation g(*loaded.model, batch, greedy, {{}, std::min<int64_t>(a.new_tokens, 16)}, {true, !a.eager});
       while (!g.done()) g.step();
       const int64_t stamps = vlm::cuda::timeline_dump(path);
       if (stamps < 0) vlm::fail("VLM_TIMELINE_OUT: cannot write the timeline stamps to '", path, "'");
       std::printf("{\"timeline\": \"%s\", \"stamps\": %lld}\n", path, static_cast<long long>(stamps));
 #else
-      throw vlm::Error("VLM_TIMELINE_OUT is set, but this build has no CUDA kernels");
+      vlm::fail("VLM_TIMELINE_OUT=", path, " is set, but this build has no CUDA kernels");
 #endif
     }
     std::printf("{\"summary\": {\"batch\": %lld, \"prompt_tokens\": %lld, \"new_tokens\": %lld, \"prefill_ms\": %.2f, "
