@@ -7,8 +7,8 @@
 # Make the patches HERE, against the tree that is copied, e.g. `git diff main...next/x > x.patch` (untracked files in
 # the repository root travel with it):
 #   ROUNDS=3 TIMELINE=1 scripts/gpu/ab_decode.sh x.patch y.patch
-# BATCH=16 measures that batch instead of 1. Prints one line a run ("<version> <tok/s>") and the mean of each version;
-# the timelines go to $OUT when it is set.
+# BATCH=16 measures that batch instead of 1, BATCH="1 16" both (a timeline takes the first). Prints one line a run
+# ("<version> batch <b> <tok/s>") and the mean of each version and batch; the timelines go to $OUT when it is set.
 set -eo pipefail
 source scripts/gpu/env.sh
 ROUNDS=${ROUNDS:-2}
@@ -55,20 +55,28 @@ for timeline in OFF ${TIMELINE:+ON}; do
 done
 wait
 
-args="$MODEL --image-size 448 --text-tokens 40 --new-tokens 256 --repeat 3 --batch ${BATCH:-1}"
+args="$MODEL --image-size 448 --text-tokens 40 --new-tokens 256 --repeat 3"
+batches=(${BATCH:-1})
 rm -f /tmp/ab/*.txt
 for ((round = 0; round < ROUNDS; round++)); do
-  for v in "${versions[@]}"; do
-    tok=$("/tmp/ab/$v-OFF" $args | grep summary | grep -o '"decode_tokens_per_s": [0-9.]*' | awk '{print $2}')
-    echo "$v $tok" | tee -a "/tmp/ab/$v.txt"
+  for batch in "${batches[@]}"; do
+    for v in "${versions[@]}"; do
+      tok=$("/tmp/ab/$v-OFF" $args --batch "$batch" | grep summary | grep -o '"decode_tokens_per_s": [0-9.]*' |
+        awk '{print $2}')
+      echo "$v batch $batch $tok" | tee -a "/tmp/ab/$v-$batch.txt"
+    done
   done
 done
-for v in "${versions[@]}"; do echo "$v mean $(awk '{s += $2} END {printf "%.1f", s / NR}' "/tmp/ab/$v.txt")"; done
+for batch in "${batches[@]}"; do
+  for v in "${versions[@]}"; do
+    echo "$v batch $batch mean $(awk '{s += $4} END {printf "%.1f", s / NR}' "/tmp/ab/$v-$batch.txt")"
+  done
+done
 
 if [ -n "${TIMELINE:-}" ]; then
   for v in "${versions[@]}"; do
     timeline_of "$v" || continue
-    VLM_TIMELINE_OUT=/tmp/ab/$v.bin "/tmp/ab/$v-ON" $args >/dev/null
+    VLM_TIMELINE_OUT=/tmp/ab/$v.bin "/tmp/ab/$v-ON" $args --batch "${batches[0]}" >/dev/null
     python3 scripts/bench/timeline.py "/tmp/ab/$v.bin" > "${OUT:-/tmp/ab}/timeline-$v.txt"
     echo "== $v"; sed -n 2,11p "${OUT:-/tmp/ab}/timeline-$v.txt"
   done

@@ -200,7 +200,12 @@ inline bool dependent_launch_enabled() {
 // carve-out for all: 641.7 -> 659.7 tok/s decoding at batch 1 on an H100; more shared memory leaves L1 less room for
 // the loads in flight (44%: 653.7, 64%: 635.0; bench/NOTES.md, session 12). Set on the current device (other devices
 // keep the driver's choice: slower, not wrong).
+// Only for batches whose projections run on the GEMV kernel (at most kGemvMaxRows rows): larger ones run them on
+// cuBLAS, which keeps its own carve-out, and their attention launches more blocks than one wave of the 64 KB
+// configuration holds (at batch 16, 576 chunk blocks of 17 KB, 3 an SM against the driver's 7): there the carve-out
+// cost 3.6% (batch 16 on an H100: 7056 tok/s with it, 7317 without; session 13).
 constexpr int kDecodeCarveoutPercent = 22;
+inline bool decode_carveout_for(int64_t batch) { return batch <= kGemvMaxRows; }
 
 template <typename K>
 bool set_decode_carveout(K kernel) {
@@ -210,10 +215,13 @@ bool set_decode_carveout(K kernel) {
   return true;
 }
 
-// kKernel with its carve-out set (once).
-template <auto kKernel>
+// kKernel with the decoding carve-out set (once) where kCarved, as the driver chooses otherwise. A kernel that takes
+// both is instantiated twice (a template flag it does not read), as the carve-out is a function's.
+template <auto kKernel, bool kCarved = true>
 auto with_decode_carveout() {
-  [[maybe_unused]] static const bool set = set_decode_carveout(kKernel);
+  if constexpr (kCarved) {
+    [[maybe_unused]] static const bool set = set_decode_carveout(kKernel);
+  }
   return kKernel;
 }
 

@@ -18,6 +18,8 @@
 #include <cfloat>
 #include <map>
 #include <mutex>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "kernels/cuda_types.cuh"
@@ -79,8 +81,9 @@ __device__ __forceinline__ void halve(float (&v)[kChunk], int lane) {
 }
 
 // Block (batch row, KV head, group part) x chunk; warp w takes query head kv_head * group + part * warps + w. A lane
-// holds PL = d / 32 elements of each row. Workspace per (b, h, chunk): m, l, then acc[D].
-template <typename T, bool kFused, int PL>
+// holds PL = d / 32 elements of each row. Workspace per (b, h, chunk): m, l, then acc[D]. kCarved: on the decoding
+// carve-out (see chunk_kernel).
+template <typename T, bool kFused, int PL, bool kCarved>
 __global__ void __launch_bounds__(kMaxGroupWarps * 32) decode_chunk_kernel(DecodeAttentionArgs a) {
   extern __shared__ float4 smem_f4[];
   constexpr int d = 32 * PL;
@@ -219,8 +222,8 @@ __global__ void __launch_bounds__(kMaxGroupWarps * 32) decode_chunk_kernel(Decod
 // One block per (batch, head), kMergeWarps warps; warp w merges chunks w, w + kMergeWarps, ... kMergeBatch at a
 // time (each lane loads their m and l and its PL values at once: one memory round trip for a batch), keeping a
 // running max, sum and weighted values; the warps then meet in shared memory. The partials are read from L2 (other
-// SMs wrote them).
-template <typename T, int PL>
+// SMs wrote them). kCarved as for decode_chunk_kernel.
+template <typename T, int PL, bool kCarved>
 __global__ void __launch_bounds__(kMergeWarps * 32) decode_merge_kernel(const float* __restrict__ work,
                                                                         T* __restrict__ y, int chunks) {
   constexpr int d = 32 * PL;
@@ -299,20 +302,31 @@ bool decode_attention_supported(int64_t h, int64_t hkv, int64_t t, int64_t d) {
 
 namespace {
 
-// The chunk kernel for T, fused or not, and d (32, 64, 128 or 256), with the decoding carve-out (cuda_types.cuh) and
-// its shared memory limit raised on the current device where the keys and values of a chunk need more than the
-// default 48 KB (fp32, d 256; the limit is a device's, so it is set at every call that needs it).
-template <typename T, bool kFused>
+// The chunk kernel for T, fused or not, and d (32, 64, 128 or 256), on the decoding carve-out where kCarved (batches
+// decode_carveout_for takes; cuda_types.cuh), with its shared memory limit raised on the current device where the
+// keys and values of a chunk need more than the default 48 KB (fp32, d 256; the limit is a device's, so it is set at
+// every call that needs it).
+template <typename T, bool kFused, bool kCarved>
 auto chunk_kernel(int64_t d) {
   switch (d) {
-    case 32: return with_decode_carveout<decode_chunk_kernel<T, kFused, 1>>();
-    case 64: return with_decode_carveout<decode_chunk_kernel<T, kFused, 2>>();
-    case 128: return with_decode_carveout<decode_chunk_kernel<T, kFused, 4>>();
+    case 32: return with_decode_carveout<decode_chunk_kernel<T, kFused, 1, kCarved>, kCarved>();
+    case 64: return with_decode_carveout<decode_chunk_kernel<T, kFused, 2, kCarved>, kCarved>();
+    case 128: return with_decode_carveout<decode_chunk_kernel<T, kFused, 4, kCarved>, kCarved>();
   }
-  const auto kernel = with_decode_carveout<decode_chunk_kernel<T, kFused, 8>>();
+  const auto kernel = with_decode_carveout<decode_chunk_kernel<T, kFused, 8, kCarved>, kCarved>();
   const auto bytes = static_cast<int>(chunk_smem_bytes(kMaxD, sizeof(T)));
   if (bytes > 48 * 1024) cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
   return kernel;
+}
+
+template <typename T, bool kCarved>
+auto merge_kernel(int64_t d) {
+  switch (d) {
+    case 32: return with_decode_carveout<decode_merge_kernel<T, 1, kCarved>, kCarved>();
+    case 64: return with_decode_carveout<decode_merge_kernel<T, 2, kCarved>, kCarved>();
+    case 128: return with_decode_carveout<decode_merge_kernel<T, 4, kCarved>, kCarved>();
+  }
+  return with_decode_carveout<decode_merge_kernel<T, 8, kCarved>, kCarved>();
 }
 
 }  // namespace
@@ -321,17 +335,19 @@ bool decode_attention_fuses_rope(ElemType type, int64_t b, int64_t h, int64_t hk
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
     const int warps = heads_per_block(h / hkv);
-    // Asked once per head size and block width (eager decoding asks every layer of every step).
+    const bool carved = decode_carveout_for(b);
+    // Asked once per head size, block width and carve-out (eager decoding asks every layer of every step).
     static std::mutex mutex;
-    static std::map<std::pair<int64_t, int>, int> known;
+    static std::map<std::tuple<int64_t, int, bool>, int> known;
     int resident = 0;
     {
       const std::lock_guard<std::mutex> lock(mutex);
-      const auto key = std::make_pair(d, warps);
+      const auto key = std::make_tuple(d, warps, carved);
       if (const auto it = known.find(key); it != known.end()) {
         resident = it->second;
       } else {
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, chunk_kernel<T, true>(d), warps * 32,
+        const auto kernel = carved ? chunk_kernel<T, true, true>(d) : chunk_kernel<T, true, false>(d);
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, warps * 32,
                                                           chunk_smem_bytes(d, sizeof(T))) != cudaSuccess)
           return 0;
         known.emplace(key, resident);
@@ -357,16 +373,16 @@ int decode_attention_forward(ElemType type, const DecodeAttentionArgs& a, void* 
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
     const auto smem = static_cast<size_t>(chunk_smem_bytes(a.d, sizeof(T)));
-    const int status = a.positions
-                           ? launch_dependent(chunk_kernel<T, true>(a.d), grid, warps * 32, smem, stream, a)
-                           : launch_dependent(chunk_kernel<T, false>(a.d), grid, warps * 32, smem, stream, a);
-    if (status != 0) return status;
-    const auto merge = a.d == 32    ? with_decode_carveout<decode_merge_kernel<T, 1>>()
-                       : a.d == 64  ? with_decode_carveout<decode_merge_kernel<T, 2>>()
-                       : a.d == 128 ? with_decode_carveout<decode_merge_kernel<T, 4>>()
-                                    : with_decode_carveout<decode_merge_kernel<T, 8>>();
-    return launch_dependent(merge, static_cast<unsigned>(a.b * a.h), kMergeWarps * 32, 0, stream, a.workspace,
-                            static_cast<T*>(a.y), static_cast<int>(chunks));
+    const auto launch = [&](auto carved) {
+      constexpr bool kCarved = decltype(carved)::value;
+      const int status =
+          a.positions ? launch_dependent(chunk_kernel<T, true, kCarved>(a.d), grid, warps * 32, smem, stream, a)
+                      : launch_dependent(chunk_kernel<T, false, kCarved>(a.d), grid, warps * 32, smem, stream, a);
+      if (status != 0) return status;
+      return launch_dependent(merge_kernel<T, kCarved>(a.d), static_cast<unsigned>(a.b * a.h), kMergeWarps * 32, 0,
+                              stream, a.workspace, static_cast<T*>(a.y), static_cast<int>(chunks));
+    };
+    return decode_carveout_for(a.b) ? launch(std::true_type{}) : launch(std::false_type{});
   });
 }
 

@@ -27,7 +27,6 @@ namespace {
 
 constexpr int kUnroll = 8;       // 16-byte weight loads a lane per round
 constexpr int kLongUnroll = 16;  // the same for long rows (see launch)
-constexpr int kMaxRows = 4;      // input rows handled together
 
 // Eight elements of T as floats.
 template <typename T>
@@ -292,7 +291,8 @@ int launch(const GemvArgs& a, void* stream) {
   return launch_unrolled<T, M, kSwiglu, kUnroll>(a, stream);
 }
 
-// Calls f(std::integral_constant<int, M>{}) for the run-time row count m in 1..kMaxRows.
+// Calls f(std::integral_constant<int, M>{}) for the run-time row count m in 1..kGemvMaxRows.
+static_assert(kGemvMaxRows == 4, "with_rows takes 1..4 rows");
 template <typename F>
 int with_rows(int64_t m, F&& f) {
   switch (m) {
@@ -305,7 +305,7 @@ int with_rows(int64_t m, F&& f) {
 }
 
 bool fits(ElemType type, int64_t m, int64_t k, bool residual, bool norm) {
-  if (type == ElemType::kF32 || m < 1 || m > kMaxRows || k <= 0 || k % 8 != 0) return false;
+  if (type == ElemType::kF32 || m < 1 || m > kGemvMaxRows || k <= 0 || k % 8 != 0) return false;
   const int64_t smem = smem_bytes(m, k, residual, norm);
   return smem <= smem_limit();
 }

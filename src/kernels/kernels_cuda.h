@@ -118,9 +118,10 @@ int decode_attention_forward(ElemType type, const DecodeAttentionArgs& args, voi
 //   plain (w_up null): y[m, r] = in[m, :] . w[r, :] (+ bias[r]) for w [N, K], bias [N] or null, y [M, N];
 //   SwiGLU (w_up set):  y[m, r] = silu(g) * u with g, u the products with w and w_up [N, K], each rounded to the
 //                       element type first (the numbers of two plain products and swiglu_forward).
-// gemv_supported says which shapes the kernel takes: M <= 4, K a multiple of 8, what it stages in shared memory (x,
-// and with a norm the residual and the norm weight) at most kGemvMaxInputBytes and within the device's limit.
-// Pointers 16-byte aligned.
+// gemv_supported says which shapes the kernel takes: M <= kGemvMaxRows, K a multiple of 8, what it stages in shared
+// memory (x, and with a norm the residual and the norm weight) at most kGemvMaxInputBytes and within the device's
+// limit. Pointers 16-byte aligned.
+constexpr int64_t kGemvMaxRows = 4;
 constexpr int64_t kGemvMaxInputBytes = 96 * 1024;
 struct GemvArgs {
   const void* x = nullptr;
