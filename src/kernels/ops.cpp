@@ -543,11 +543,11 @@ DecodeStepStart begin_decode_step(const at::Tensor& tokens, const at::Tensor& em
                 deltas.scalar_type() == at::kLong,
             "begin_decode_step: tokens ", tokens.sizes(), ", embedding ", embedding.sizes(), ", mask ", mask.sizes(),
             ", slot ", slot.sizes(), " and deltas ", deltas.sizes(), " do not fit one decoding step");
-  const int64_t b = tokens.size(0);
 #ifdef VLM_WITH_CUDA
   if (kernel_inputs({&embedding}) && on_device(embedding.device(), {&tokens, &mask, &slot, &deltas}) &&
       tokens.scalar_type() == at::kLong && embedding.is_contiguous() && tokens.is_contiguous() &&
       mask.is_contiguous() && deltas.is_contiguous()) {
+    const int64_t b = tokens.size(0);
     DecodeStepStart out{at::empty({b, 1, embedding.size(1)}, embedding.options()),
                         at::empty({b}, deltas.options())};
     const int err = cuda::begin_decode_step(
