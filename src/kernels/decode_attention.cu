@@ -319,6 +319,7 @@ auto chunk_kernel(int64_t d) {
   return kernel;
 }
 
+// The merge kernel for T and d, on the decoding carve-out where kCarved (as chunk_kernel).
 template <typename T, bool kCarved>
 auto merge_kernel(int64_t d) {
   switch (d) {
