@@ -20,7 +20,6 @@
 #include <mutex>
 #include <tuple>
 #include <type_traits>
-#include <utility>
 
 #include "kernels/cuda_types.cuh"
 

@@ -221,7 +221,9 @@ TEST(Ops, DecodeAttentionCudaMatchesReference) {
     for (const Shape s : {Shape{1, 12, 2, 1, 128}, Shape{3, 6, 3, 37, 64}, Shape{2, 4, 4, 64, 32},
                           Shape{2, 12, 2, 65, 128}, Shape{1, 28, 4, 600, 128}, Shape{4, 8, 1, 1000, 256},
                           Shape{1, 12, 2, 9000, 128}, Shape{2, 24, 2, 100, 128},  // two blocks a KV head
-                          Shape{2, 6, 2, 50, 96}}) {                              // d 96: the reference's case
+                          Shape{2, 6, 2, 50, 96},                                 // d 96: the reference's case
+                          // batches past the GEMV's rows: the kernels on the driver's carve-out (cuda_types.cuh)
+                          Shape{16, 12, 2, 554, 128}, Shape{5, 8, 2, 33, 64}}) {
       const auto opts = torch::device(torch::kCUDA).dtype(type);
       const at::Tensor q = torch::randn({s.b, s.h, 1, s.d}, opts), k = torch::randn({s.b, s.hkv, s.t, s.d}, opts),
                        v = torch::randn({s.b, s.hkv, s.t, s.d}, opts);
@@ -408,7 +410,9 @@ TEST(Ops, DecodeQkvAttentionCudaMatchesReference) {
     for (const Shape s : {Shape{1, 12, 2, 300, 128, 297}, Shape{3, 6, 3, 37, 64, 0}, Shape{2, 4, 4, 64, 32, 63},
                           Shape{2, 28, 4, 1000, 128, 511}, Shape{1, 8, 1, 40, 256, 32},
                           // blocks of fewer threads than the RoPE table's d/2 frequencies; two blocks a KV head
-                          Shape{2, 4, 4, 50, 128, 40}, Shape{1, 4, 2, 70, 256, 64}, Shape{2, 32, 2, 300, 128, 130}})
+                          Shape{2, 4, 4, 50, 128, 40}, Shape{1, 4, 2, 70, 256, 64}, Shape{2, 32, 2, 300, 128, 130},
+                          // batches past the GEMV's rows (the driver's carve-out)
+                          Shape{16, 12, 2, 554, 128, 400}, Shape{5, 8, 2, 33, 64, 32}})
       for (const bool settled : {false, true}) {
         const auto opts = torch::device(torch::kCUDA).dtype(type);
         const DecodeStepInputs a = decode_step_inputs(s.b, s.h, s.hkv, s.t, s.d, s.slot, opts);
