@@ -6,6 +6,7 @@
 // VLM_TIMELINE_OUT=FILE in the environment (and a build with VLM_TIMELINE=ON), one more generation of at most 16
 // tokens writes the decoding kernels' block stamps to FILE for scripts/bench/timeline.py.
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -88,14 +89,16 @@ int main(int argc, char** argv) {
     for (int64_t r = 0; r < a.repeat + 1; ++r) {
       vlm::reset_peak_memory(device);
       vlm::gen::Generation g(*loaded.model, batch, greedy, {{}, a.new_tokens}, {true, !a.eager});
-      while (!g.done()) g.step();
+      uint64_t hash = 1469598103934665603ull;  // FNV-1a over the generated ids: versions must decode the same
+      while (!g.done())
+        for (const int64_t id : g.step()) hash = (hash ^ static_cast<uint64_t>(id)) * 1099511628211ull;
       const auto& s = g.stats();
       const double tok_s = s.decode_ms > 0 ? s.decode_steps * 1000.0 / s.decode_ms : 0.0;
       peak = std::max(peak, vlm::peak_memory_bytes(device));
       std::printf("{\"repeat\": %lld, \"prefill_ms\": %.2f, \"decode_steps\": %lld, \"decode_tokens_per_s\": %.2f, "
-                  "\"graphed\": %s}\n",
+                  "\"graphed\": %s, \"ids_hash\": \"%016llx\"}\n",
                   static_cast<long long>(r), s.prefill_ms, static_cast<long long>(s.decode_steps), tok_s,
-                  g.graphed() ? "true" : "false");
+                  g.graphed() ? "true" : "false", static_cast<unsigned long long>(hash));
       if (r == 0) continue;  // warm-up
       prefill.push_back(s.prefill_ms);
       decode.push_back(tok_s);

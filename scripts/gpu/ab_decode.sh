@@ -7,8 +7,11 @@
 # Make the patches HERE, against the tree that is copied, e.g. `git diff main...next/x > x.patch` (untracked files in
 # the repository root travel with it):
 #   ROUNDS=3 TIMELINE=1 scripts/gpu/ab_decode.sh x.patch y.patch
+# VARIANTS="a:X=1,Y=2 b:X=3" also runs the last version built under each such environment, as version <last>@a etc.
+# (run-time switches of one build).
 # BATCH=16 measures that batch instead of 1, BATCH="1 16" both (a timeline takes the first). Prints one line a run
-# ("<version> batch <b> <tok/s>") and the mean of each version and batch; the timelines go to $OUT when it is set.
+# ("<version> batch <b> <tok/s> <hash of the generated ids>": versions that decode alike print the same hash) and the
+# mean of each version and batch; the timelines go to $OUT when it is set.
 set -eo pipefail
 source scripts/gpu/env.sh
 ROUNDS=${ROUNDS:-2}
@@ -54,6 +57,16 @@ for timeline in OFF ${TIMELINE:+ON}; do
   done
 done
 wait
+last=${versions[-1]}
+for variant in ${VARIANTS:-}; do versions+=("$last@$variant"); done
+
+# Runs version $2 (name[@variant:ENV,...]) built with the timeline $1 (ON/OFF) with the remaining arguments.
+run_version() {
+  local build=$1 v=$2 spec=
+  shift 2
+  if [[ $v == *@* ]]; then spec=${v#*:}; v=${v%%@*}; fi
+  env ${spec//,/ } "/tmp/ab/$v-$build" "$@"
+}
 
 args="$MODEL --image-size 448 --text-tokens 40 --new-tokens 256 --repeat 3"
 batches=(${BATCH:-1})
@@ -61,23 +74,25 @@ rm -f /tmp/ab/*.txt
 for ((round = 0; round < ROUNDS; round++)); do
   for batch in "${batches[@]}"; do
     for v in "${versions[@]}"; do
-      tok=$("/tmp/ab/$v-OFF" $args --batch "$batch" | grep summary | grep -o '"decode_tokens_per_s": [0-9.]*' |
-        awk '{print $2}')
-      echo "$v batch $batch $tok" | tee -a "/tmp/ab/$v-$batch.txt"
+      out=$(run_version OFF "$v" $args --batch "$batch")
+      tok=$(echo "$out" | grep summary | grep -o '"decode_tokens_per_s": [0-9.]*' | awk '{print $2}')
+      ids=$(echo "$out" | grep -o '"ids_hash": "[0-9a-f]*"' | tail -1 | awk '{print $2}')
+      echo "${v%%:*} batch $batch $tok $ids" | tee -a "/tmp/ab/${v%%:*}-$batch.txt"
     done
   done
 done
 for batch in "${batches[@]}"; do
   for v in "${versions[@]}"; do
-    echo "$v batch $batch mean $(awk '{s += $4} END {printf "%.1f", s / NR}' "/tmp/ab/$v-$batch.txt")"
+    echo "${v%%:*} batch $batch mean $(awk '{s += $4} END {printf "%.1f", s / NR}' "/tmp/ab/${v%%:*}-$batch.txt")"
   done
 done
 
 if [ -n "${TIMELINE:-}" ]; then
   for v in "${versions[@]}"; do
-    timeline_of "$v" || continue
-    VLM_TIMELINE_OUT=/tmp/ab/$v.bin "/tmp/ab/$v-ON" $args --batch "${batches[0]}" >/dev/null
-    python3 scripts/bench/timeline.py "/tmp/ab/$v.bin" > "${OUT:-/tmp/ab}/timeline-$v.txt"
-    echo "== $v"; sed -n 2,11p "${OUT:-/tmp/ab}/timeline-$v.txt"
+    name=${v%%:*}
+    timeline_of "${name%%@*}" || continue
+    VLM_TIMELINE_OUT=/tmp/ab/$name.bin run_version ON "$v" $args --batch "${batches[0]}" >/dev/null
+    python3 scripts/bench/timeline.py "/tmp/ab/$name.bin" > "${OUT:-/tmp/ab}/timeline-$name.txt"
+    echo "== $name"; sed -n 2,11p "${OUT:-/tmp/ab}/timeline-$name.txt"
   done
 fi
