@@ -73,16 +73,21 @@ at::Tensor DecodeRunner::step(const at::Tensor& tokens) {
     auto g = std::make_unique<Graph>();
     g->tokens = tokens.clone();
     const int64_t length = state_.length;
+    // Greedy feedback at batch 1 takes the argmax without all the logits, where the head allows (built before the
+    // capture: the int8 copy is made once, outside the graph).
+    if (greedy_feedback_ && tokens.size(0) == 1 && !greedy_head_)
+      greedy_head_ = ops::make_greedy_head(model_.plain_lm_head_weight());
     try {
       // Capture on a side stream (capture is not allowed on the legacy default stream); nothing may be pending.
       c10::cuda::device_synchronize();
       {
         const c10::cuda::CUDAStreamGuard guard(c10::cuda::getStreamFromPool(false, tokens.device().index()));
         g->graph.capture_begin();
-        g->logits = model_.logits(model_.decode_hidden(g->tokens, state_)).select(1, 0);
-        if (greedy_feedback_) {
-          at::Tensor next = g->tokens.view({-1});  // the argmax written in place: no copy kernel
-          at::argmax_out(next, g->logits, -1);
+        const at::Tensor hidden = model_.decode_hidden(g->tokens, state_);
+        at::Tensor next = g->tokens.view({-1});  // the argmax written in place: no copy kernel
+        if (!(greedy_head_ && ops::greedy_next_token(hidden, *greedy_head_, next))) {
+          g->logits = model_.logits(hidden).select(1, 0);
+          if (greedy_feedback_) at::argmax_out(next, g->logits, -1);
         }
         g->graph.capture_end();
       }

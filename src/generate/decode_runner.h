@@ -7,6 +7,10 @@
 
 #include "models/model.h"
 
+namespace vlm::ops {
+struct GreedyHead;
+}  // namespace vlm::ops
+
 namespace vlm::gen {
 
 class DecodeRunner {
@@ -19,7 +23,8 @@ class DecodeRunner {
   DecodeRunner& operator=(const DecodeRunner&) = delete;
 
   // tokens [B, 1] on the model's device -> logits [B, V] for the next position. With a graph the result is a
-  // buffer that the next step overwrites: use it before calling step() again.
+  // buffer that the next step overwrites: use it before calling step() again. A graph with greedy feedback at batch
+  // 1 may take its argmax without all the logits (ops::greedy_next_token): it then returns an undefined tensor.
   at::Tensor step(const at::Tensor& tokens);
   bool graphed() const;
 
@@ -39,6 +44,7 @@ class DecodeRunner {
   bool want_graph_, greedy_feedback_;
   int64_t eager_steps_ = 0;
   std::unique_ptr<Graph> graph_;
+  std::shared_ptr<ops::GreedyHead> greedy_head_;
 };
 
 // Whether this build can capture CUDA graphs (a CUDA libtorch).

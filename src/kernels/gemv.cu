@@ -95,6 +95,57 @@ struct Cursor {
   int round;
 };
 
+// One round of a warp's products into g (and u): piece(0, j) is the lane's j-th 16-byte piece of the round of w,
+// piece(1, j) of w_up, for j < loads; i0 is the lane's first piece in the row (later ones 32 apart).
+template <typename T, int M, bool kSwiglu, int U, typename Piece>
+__device__ __forceinline__ void accumulate(const uint4* xs, int64_t kv, int64_t i0, int loads, Piece&& piece,
+                                           float (&g)[M], float (&u)[M]) {
+#pragma unroll
+  for (int k8 = 0; k8 < U; ++k8) {
+    const int64_t i = i0 + 32 * k8;
+    if (k8 >= loads || i >= kv) break;
+    float wg[8], wu[8];
+    unpack8<T>(piece(0, k8), wg);
+    if constexpr (kSwiglu) unpack8<T>(piece(1, k8), wu);
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      float x[8];
+      unpack8<T>(xs[m * kv + i], x);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        g[m] = fmaf(wg[j], x[j], g[m]);
+        if constexpr (kSwiglu) u[m] = fmaf(wu[j], x[j], u[m]);
+      }
+    }
+  }
+}
+
+// A finished row: the partial sums meet over the warp, lane 0 writes y[:, row], and the sums restart at zero.
+template <typename T, int M, bool kSwiglu>
+__device__ __forceinline__ void finish_row(const GemvArgs& a, int lane, int64_t row, float (&g)[M], float (&u)[M]) {
+#pragma unroll
+  for (int m = 0; m < M; ++m)
+    for (int off = 16; off > 0; off >>= 1) {
+      g[m] += __shfl_xor_sync(0xffffffffu, g[m], off);
+      if constexpr (kSwiglu) u[m] += __shfl_xor_sync(0xffffffffu, u[m], off);
+    }
+  if (lane == 0) {
+    const auto* bias = static_cast<const T*>(a.bias);
+    auto* y = static_cast<T*>(a.y);
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      if constexpr (kSwiglu) {
+        const float gm = to_f(from_f<T>(g[m])), um = to_f(from_f<T>(u[m]));
+        y[m * a.n + row] = from_f<T>(gm / (1.f + __expf(-gm)) * um);
+      } else {
+        y[m * a.n + row] = from_f<T>(g[m] + (bias ? to_f(bias[row]) : 0.f));
+      }
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < M; ++m) g[m] = u[m] = 0.f;
+}
+
 // Plain: y[m, r] = x[m, :] . w[r, :] (+ bias[r]) in fp32, rounded once.
 // kSwiglu: y[m, r] = silu(g) * u with g = x[m, :] . w[r, :] and u = x[m, :] . w_up[r, :], each rounded to T first
 // (the numbers of two products followed by the SwiGLU kernel).
@@ -144,8 +195,6 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
     if (cur.row < n) load(cur, wv);
   }
   load_inputs<T, M>(a, xs);
-  const auto* bias = static_cast<const T*>(a.bias);
-  auto* y = static_cast<T*>(a.y);
   float g[M], u[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) g[m] = u[m] = 0.f;
@@ -157,47 +206,9 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
       load(next, nv);
     else
       allow_dependents();  // this warp's loads are all issued: the next kernel may start (its first loads overlap)
-    // This round's pieces against the inputs (each input piece read once for the gate and up rows).
-    const int64_t i0 = static_cast<int64_t>(cur.round) * 32 * U + lane;
-#pragma unroll
-    for (int k8 = 0; k8 < U; ++k8) {
-      const int64_t i = i0 + 32 * k8;
-      if (i >= kv) break;
-      float wg[8], wu[8];
-      unpack8<T>(wv[k8], wg);
-      if constexpr (kSwiglu) unpack8<T>(wv[U + k8], wu);
-#pragma unroll
-      for (int m = 0; m < M; ++m) {
-        float x[8];
-        unpack8<T>(xs[m * kv + i], x);
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          g[m] = fmaf(wg[j], x[j], g[m]);
-          if constexpr (kSwiglu) u[m] = fmaf(wu[j], x[j], u[m]);
-        }
-      }
-    }
-    if (next.row != cur.row) {  // the row is done: sum over the warp, lane 0 writes
-#pragma unroll
-      for (int m = 0; m < M; ++m)
-        for (int off = 16; off > 0; off >>= 1) {
-          g[m] += __shfl_xor_sync(0xffffffffu, g[m], off);
-          if constexpr (kSwiglu) u[m] += __shfl_xor_sync(0xffffffffu, u[m], off);
-        }
-      if (lane == 0) {
-#pragma unroll
-        for (int m = 0; m < M; ++m) {
-          if constexpr (kSwiglu) {
-            const float gm = to_f(from_f<T>(g[m])), um = to_f(from_f<T>(u[m]));
-            y[m * n + cur.row] = from_f<T>(gm / (1.f + __expf(-gm)) * um);
-          } else {
-            y[m * n + cur.row] = from_f<T>(g[m] + (bias ? to_f(bias[cur.row]) : 0.f));
-          }
-        }
-      }
-#pragma unroll
-      for (int m = 0; m < M; ++m) g[m] = u[m] = 0.f;
-    }
+    accumulate<T, M, kSwiglu, U>(xs, kv, static_cast<int64_t>(cur.round) * 32 * U + lane, U,
+                                 [&](int mat, int k8) { return wv[mat * U + k8]; }, g, u);
+    if (next.row != cur.row) finish_row<T, M, kSwiglu>(a, lane, cur.row, g, u);  // the row is done
 #pragma unroll
     for (int k8 = 0; k8 < kLoads; ++k8) wv[k8] = nv[k8];
     cur = next;
@@ -310,6 +321,249 @@ bool fits(ElemType type, int64_t m, int64_t k, bool residual, bool norm) {
   return smem <= smem_limit();
 }
 
+// The greedy LM head (kernels_cuda.h). Screening: each warp takes a few consecutive int8 rows at a time (the next
+// rows' loads issued before these are used, the first before the wait, as in gemv_kernel). The exact pass mirrors
+// gemv_kernel's arithmetic for one row (the same accumulate, butterfly and rounding), so its values are the logits
+// gemv_forward would write.
+constexpr int kHeadWarps = 8;
+
+// Larger floats to larger unsigned integers (for atomicMax), and back.
+__device__ __forceinline__ unsigned ordered(float f) {
+  const unsigned b = __float_as_uint(f);
+  return (b & 0x80000000u) ? ~b : b | 0x80000000u;
+}
+__device__ __forceinline__ float unordered(unsigned u) {
+  return __uint_as_float((u & 0x80000000u) ? u & 0x7fffffffu : ~u);
+}
+
+// torch's argmax order: NaN above all, then larger values, then the lower index.
+__device__ __forceinline__ bool ahead_of(float v, int64_t i, float bv, int64_t bi) {
+  const bool vn = isnan(v), bn = isnan(bv);
+  if (vn != bn) return vn;
+  if (!vn && v != bv) return v > bv;
+  return i < bi;
+}
+
+// The 16 signed bytes of v as exact floats, by placing each (offset by 128) in the mantissa of 2^23 and subtracting
+// 2^23 + 128: integer and float adds at full rate, where a conversion instruction runs at an eighth of it.
+__device__ __forceinline__ void int8x16_to_float(const uint4& v, float (&out)[16]) {
+  const unsigned words[4] = {v.x ^ 0x80808080u, v.y ^ 0x80808080u, v.z ^ 0x80808080u, v.w ^ 0x80808080u};
+#pragma unroll
+  for (int i = 0; i < 16; ++i)
+    out[i] = __uint_as_float(__byte_perm(words[i / 4], 0x4B000000u, 0x7540u | (i % 4))) - 8388736.f;
+}
+
+template <typename T, int L>  // L: 16-byte pieces a lane of each int8 row (k / 16 <= 32 L)
+__global__ void __launch_bounds__(kHeadWarps * 32, 2) greedy_screen_kernel(GreedyHeadArgs a) {
+  // A lane always takes pieces lane + 32 u of a row, so it keeps their x in registers (up to four pieces; beyond
+  // that x is read from shared memory). R rows at once keep about six loads a lane in flight.
+  constexpr bool kRegs = L <= 4;
+  constexpr int R = kRegs ? (6 / L > 1 ? 6 / L : 1) : 1;
+  extern __shared__ float xt[];  // x[16 p + e] at xt[e * pieces + p]
+  const int64_t pieces = a.k / 16, groups = (a.v + R - 1) / R;
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * kHeadWarps;
+  const int lane = threadIdx.x % 32;
+  const auto* q = reinterpret_cast<const uint4*>(a.q);
+  auto load = [&](int64_t g, uint4 (&buf)[R * L], float (&sc)[R]) {
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+      const int64_t row = g * R + j;
+      if (row >= a.v) break;
+      sc[j] = __ldcs(a.scale + row);
+#pragma unroll
+      for (int u = 0; u < L; ++u)
+        if (lane + 32 * u < pieces) buf[j * L + u] = __ldcs(q + row * pieces + lane + 32 * u);
+    }
+  };
+  int64_t group = static_cast<int64_t>(blockIdx.x) * kHeadWarps + threadIdx.x / 32;
+  uint4 cur[R * L];
+  float sc[R];
+  if (group < groups) load(group, cur, sc);  // the int8 head is written once, before any step uses it
+  wait_for_producers();
+  const auto* x = static_cast<const T*>(a.x);
+  float norm1 = 0.f;
+  for (int64_t i = threadIdx.x; i < a.k; i += blockDim.x) {
+    const float xi = to_f(x[i]);
+    if constexpr (!kRegs) xt[(i % 16) * pieces + i / 16] = xi;
+    norm1 += fabsf(xi);
+  }
+  float xr[kRegs ? L : 1][16];
+  if constexpr (kRegs) {
+#pragma unroll
+    for (int u = 0; u < L; ++u)
+#pragma unroll
+      for (int e = 0; e < 16; ++e) {
+        const int64_t p = lane + 32 * u;
+        xr[u][e] = p < pieces ? to_f(x[16 * p + e]) : 0.f;
+      }
+  }
+  // |x|_1 rounded up; then per row |logit - scale * (q . x)| <= scale |x|_1 c1 (rounding to int8, the fp32 sums of
+  // both products), and the logit's own rounding to T adds at most 2^-8 of its size.
+  norm1 = block_sum(norm1) * (1.f + static_cast<float>(a.k + 2) * 0x1p-24f);
+  const float c1 = 0.50001f + 254.f * static_cast<float>(a.k + 2) * 0x1p-24f;
+  float lowest = -INFINITY;
+  bool finite = true;
+  while (group < groups) {
+    const int64_t next = group + warps;
+    uint4 nv[R * L];
+    float nsc[R];
+    if (next < groups)
+      load(next, nv, nsc);
+    else
+      allow_dependents();
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+      float acc = 0.f;
+#pragma unroll
+      for (int u = 0; u < L; ++u) {
+        const int64_t p = lane + 32 * u;
+        if (p < pieces) {
+          float b[16];
+          int8x16_to_float(cur[j * L + u], b);
+#pragma unroll
+          for (int e = 0; e < 16; ++e) {
+            if constexpr (kRegs)
+              acc = fmaf(b[e], xr[u][e], acc);
+            else
+              acc = fmaf(b[e], xt[e * pieces + p], acc);
+          }
+        }
+      }
+      for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+      const int64_t row = group * R + j;
+      if (lane == 0 && row < a.v) {
+        const float approx = acc * sc[j], e = sc[j] * norm1 * c1;
+        const float d = e + 0x1.02p-8f * (fabsf(approx) + e) + 1e-30f;
+        const float upper = approx + d, lower = approx - d;
+        a.upper[row] = upper;
+        finite = finite && isfinite(upper) && isfinite(lower);
+        lowest = fmaxf(lowest, lower);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < R * L; ++i) cur[i] = nv[i];
+#pragma unroll
+    for (int j = 0; j < R; ++j) sc[j] = nsc[j];
+    group = next;
+  }
+  allow_dependents();
+  // One atomic a block: the block's largest lower bound (lane 0 of each warp holds its warp's), and whether any row
+  // was not finite.
+  lowest = block_max(lane == 0 ? lowest : -INFINITY);
+  const bool all_finite = __syncthreads_and(lane != 0 || finite);
+  if (threadIdx.x == 0) {
+    if (lowest > -INFINITY) atomicMax(a.state, ordered(lowest));
+    if (!all_finite) atomicOr(a.state + 1, 1u);
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kHeadWarps * 32) greedy_exact_kernel(GreedyHeadArgs a) {
+  constexpr int U = kUnroll;  // gemv_kernel's rounds for one row of k <= 4096 (launch)
+  extern __shared__ uint4 xs[];
+  wait_for_producers();
+  GemvArgs in;
+  in.x = a.x;
+  in.m = 1;
+  in.k = a.k;
+  load_inputs<T, 1>(in, xs);
+  const float lower = unordered(__ldcg(a.state));
+  const bool all = __ldcg(a.state + 1) != 0;
+  const int64_t kv = a.k / 8, chunks = (a.v + 31) / 32;
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * kHeadWarps;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int rounds = static_cast<int>((kv + 32 * U - 1) / (32 * U));
+  const auto* w = static_cast<const uint4*>(a.w);
+  float best = -INFINITY;
+  int64_t best_row = INT64_MAX;
+  constexpr int kChunksAtOnce = 4;  // a warp's chunks of 32 rows whose bounds it loads together
+  for (int64_t c0 = static_cast<int64_t>(blockIdx.x) * kHeadWarps + warp; c0 < chunks; c0 += kChunksAtOnce * warps) {
+    float up[kChunksAtOnce];
+#pragma unroll
+    for (int j = 0; j < kChunksAtOnce; ++j) {
+      const int64_t r = (c0 + j * warps) * 32 + lane;
+      up[j] = r < a.v ? __ldcg(a.upper + r) : -INFINITY;
+    }
+#pragma unroll 1
+    for (int j = 0; j < kChunksAtOnce; ++j) {
+      const int64_t c = c0 + j * warps;
+      const int64_t r = c * 32 + lane;
+      unsigned rows = __ballot_sync(0xffffffffu, r < a.v && (all || up[j] >= lower));
+      while (rows != 0) {
+        const int64_t row = c * 32 + __ffs(rows) - 1;
+        rows &= rows - 1;
+        float g[1] = {0.f}, u[1];
+        for (int round = 0; round < rounds; ++round) {
+          const int64_t i0 = static_cast<int64_t>(round) * 32 * U + lane;
+          accumulate<T, 1, false, U>(
+              xs, kv, i0, U, [&](int, int k8) { return __ldcs(w + row * kv + i0 + 32 * k8); }, g, u);
+        }
+        for (int off = 16; off > 0; off >>= 1) g[0] += __shfl_xor_sync(0xffffffffu, g[0], off);
+        const float value = to_f(from_f<T>(g[0] + 0.f));  // as finish_row writes it
+        if (ahead_of(value, row, best, best_row)) {
+          best = value;
+          best_row = row;
+        }
+      }
+    }
+  }
+  __shared__ float warp_best[kHeadWarps];
+  __shared__ int64_t warp_row[kHeadWarps];
+  __shared__ bool last;
+  if (lane == 0) {
+    warp_best[warp] = best;
+    warp_row[warp] = best_row;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int i = 1; i < kHeadWarps; ++i)
+      if (ahead_of(warp_best[i], warp_row[i], best, best_row)) {
+        best = warp_best[i];
+        best_row = warp_row[i];
+      }
+    a.partial_value[blockIdx.x] = best;
+    a.partial_index[blockIdx.x] = best_row;
+    __threadfence();
+    last = atomicAdd(a.state + 2, 1u) == gridDim.x - 1;
+  }
+  __syncthreads();
+  if (!last) return;
+  // The last block to finish: every thread takes some blocks' results, then the warps and the block reduce them.
+  __threadfence();
+  best = -INFINITY;
+  best_row = INT64_MAX;
+  for (unsigned b = threadIdx.x; b < gridDim.x; b += blockDim.x) {
+    const float v = __ldcg(a.partial_value + b);
+    const int64_t i = __ldcg(a.partial_index + b);
+    if (ahead_of(v, i, best, best_row)) {
+      best = v;
+      best_row = i;
+    }
+  }
+  for (int off = 16; off > 0; off >>= 1) {
+    const float v = __shfl_xor_sync(0xffffffffu, best, off);
+    const auto i = static_cast<int64_t>(__shfl_xor_sync(0xffffffffu, static_cast<long long>(best_row), off));
+    if (ahead_of(v, i, best, best_row)) {
+      best = v;
+      best_row = i;
+    }
+  }
+  __syncthreads();  // the warp results above are read
+  if (lane == 0) {
+    warp_best[warp] = best;
+    warp_row[warp] = best_row;
+  }
+  __syncthreads();
+  if (threadIdx.x != 0) return;
+  for (int i = 1; i < kHeadWarps; ++i)
+    if (ahead_of(warp_best[i], warp_row[i], best, best_row)) {
+      best = warp_best[i];
+      best_row = warp_row[i];
+    }
+  *a.out = best_row;
+  a.state[0] = a.state[1] = a.state[2] = 0;  // for the next call, which the stream orders after this one
+}
+
 }  // namespace
 
 bool gemv_supported(ElemType type, int64_t m, int64_t k, bool residual, bool norm) {
@@ -329,6 +583,43 @@ int gemv_forward(ElemType type, const GemvArgs& a, void* stream) {
         constexpr int M = decltype(rows)::value;
         return a.w_up ? launch<T, M, true>(a, stream) : launch<T, M, false>(a, stream);
       });
+    }
+  });
+}
+
+bool greedy_head_supported(ElemType type, int64_t k) {
+  return type != ElemType::kF32 && k > 0 && k % 16 == 0 && k <= 4096;
+}
+
+int greedy_head_blocks() { return sm_count(); }
+
+int greedy_head_argmax(ElemType type, const GreedyHeadArgs& a, void* stream) {
+  if (!greedy_head_supported(type, a.k) || a.v < 1) return static_cast<int>(cudaErrorInvalidValue);
+  return dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_same_v<T, float>) {
+      return static_cast<int>(cudaErrorInvalidValue);
+    } else {
+      const auto screen = [&](auto kernel) {
+        [[maybe_unused]] static const bool set = set_decode_carveout(kernel);
+        return launch_dependent(kernel, static_cast<unsigned>(2 * sm_count()), kHeadWarps * 32,
+                                static_cast<size_t>(a.k) * sizeof(float), stream, a);
+      };
+      int status = 0;
+      switch ((a.k / 16 + 31) / 32) {
+        case 1: status = screen(greedy_screen_kernel<T, 1>); break;
+        case 2: status = screen(greedy_screen_kernel<T, 2>); break;
+        case 3: status = screen(greedy_screen_kernel<T, 3>); break;
+        case 4: status = screen(greedy_screen_kernel<T, 4>); break;
+        case 5: status = screen(greedy_screen_kernel<T, 5>); break;
+        case 6: status = screen(greedy_screen_kernel<T, 6>); break;
+        case 7: status = screen(greedy_screen_kernel<T, 7>); break;
+        default: status = screen(greedy_screen_kernel<T, 8>); break;
+      }
+      if (status != 0) return status;
+      const auto exact = with_decode_carveout<greedy_exact_kernel<T>>();
+      return launch_dependent(exact, static_cast<unsigned>(greedy_head_blocks()), kHeadWarps * 32,
+                              static_cast<size_t>(a.k) * sizeof(T), stream, a);
     }
   });
 }

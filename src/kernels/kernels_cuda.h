@@ -141,6 +141,30 @@ struct GemvArgs {
 bool gemv_supported(ElemType type, int64_t m, int64_t k, bool residual = false, bool norm = false);
 int gemv_forward(ElemType type, const GemvArgs& args, void* stream);
 
+// The greedy next token of one row x [K] under a plain LM head w [V, K] (the argmax of gemv_forward's y = x w^T,
+// the first index among equal maxima, NaN above all, as torch's argmax) without computing every logit: a first
+// kernel screens every row with an int8 copy of w (q [V, K], per-row scale: w[r] ~ scale[r] * q[r], rounded to
+// nearest) and a bound on how far that is from the exact bf16/fp16 logit (quantisation, fp32 sums and the final
+// rounding); a second recomputes exactly, as gemv_forward does, only the rows whose bound reaches the largest lower
+// bound, and writes the argmax to *out (int64). Non-finite screens make every row exact. Half the LM head's bytes.
+// Workspace: upper [V] floats, state [4] uint32 zeroed once (the second kernel leaves it zeroed), partials of
+// greedy_head_blocks() blocks. greedy_head_supported: K a multiple of 16 and at most 4096, fp16 / bf16.
+struct GreedyHeadArgs {
+  const void* x = nullptr;
+  const void* w = nullptr;
+  const int8_t* q = nullptr;
+  const float* scale = nullptr;
+  float* upper = nullptr;
+  unsigned* state = nullptr;
+  float* partial_value = nullptr;
+  int64_t* partial_index = nullptr;
+  int64_t* out = nullptr;
+  int64_t v = 0, k = 0;
+};
+bool greedy_head_supported(ElemType type, int64_t k);
+int greedy_head_blocks();
+int greedy_head_argmax(ElemType type, const GreedyHeadArgs& args, void* stream);
+
 // Timeline probe (built with CMake VLM_TIMELINE=ON; see cuda_types.cuh): timeline_begin makes room for `records`
 // block stamps and starts appending (false when the probe is not built in or the allocation fails);
 // timeline_dump writes the stamps appended since as raw little-endian uint64 quadruples (start ns, waited ns, end ns,

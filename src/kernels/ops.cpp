@@ -796,6 +796,67 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm_swiglu_linear(const at::Tensor& x
   return {h, swiglu_linear(normed, w_gate, w_up)};
 }
 
+std::shared_ptr<GreedyHead> make_greedy_head(const at::Tensor& weight) {
+#ifdef VLM_WITH_CUDA
+  if (const char* env = std::getenv("VLM_GREEDY_HEAD"); env && std::string(env) == "0") return nullptr;
+  if (!weight.defined() || weight.dim() != 2 || !kernel_inputs({&weight}) || !weight.is_contiguous() ||
+      !aligned16(weight) || weight.size(0) < 1 ||
+      !cuda::greedy_head_supported(*elem_type(weight.scalar_type()), weight.size(1)))
+    return nullptr;
+  const at::NoGradGuard no_grad;
+  const int64_t v = weight.size(0), k = weight.size(1);
+  auto head = std::make_shared<GreedyHead>();
+  head->weight = weight;
+  head->q = at::empty({v, k}, weight.options().dtype(at::kChar));
+  head->scale = at::empty({v}, weight.options().dtype(at::kFloat));
+  // Row by row in float32, in slices that bound the temporary memory: scale = max |w| / 127, q = round(w / scale).
+  constexpr int64_t kSliceRows = 8192;
+  for (int64_t r = 0; r < v; r += kSliceRows) {
+    const int64_t n = std::min(kSliceRows, v - r);
+    const at::Tensor w = weight.narrow(0, r, n).to(at::kFloat);
+    const at::Tensor scale = w.abs().amax(1) / 127.0;
+    const at::Tensor q = at::where(scale.unsqueeze(1) > 0, at::round(w / scale.unsqueeze(1)), at::zeros_like(w));
+    head->q.narrow(0, r, n).copy_(q.clamp(-127, 127).to(at::kChar));
+    head->scale.narrow(0, r, n).copy_(scale);
+  }
+  head->upper = at::empty({v}, weight.options().dtype(at::kFloat));
+  head->state = at::zeros({4}, weight.options().dtype(at::kInt));
+  head->partial_value = at::empty({cuda::greedy_head_blocks()}, weight.options().dtype(at::kFloat));
+  head->partial_index = at::empty({cuda::greedy_head_blocks()}, weight.options().dtype(at::kLong));
+  return head;
+#else
+  (void)weight;
+  return nullptr;
+#endif
+}
+
+bool greedy_next_token(const at::Tensor& x, const GreedyHead& head, at::Tensor& out) {
+#ifdef VLM_WITH_CUDA
+  const at::Tensor& w = head.weight;
+  if (!kernel_inputs({&w, &x}) || x.numel() != w.size(1) || out.device() != w.device() ||
+      out.scalar_type() != at::kLong || out.numel() != 1 || !out.is_contiguous())
+    return false;
+  const at::Tensor row = gemv_rows(x.reshape({1, -1}));
+  cuda::GreedyHeadArgs a;
+  a.x = row.data_ptr();
+  a.w = w.data_ptr();
+  a.q = head.q.data_ptr<int8_t>();
+  a.scale = head.scale.data_ptr<float>();
+  a.upper = head.upper.data_ptr<float>();
+  a.state = reinterpret_cast<unsigned*>(head.state.data_ptr<int>());
+  a.partial_value = head.partial_value.data_ptr<float>();
+  a.partial_index = head.partial_index.data_ptr<int64_t>();
+  a.out = out.data_ptr<int64_t>();
+  a.v = w.size(0), a.k = w.size(1);
+  const int err = cuda::greedy_head_argmax(*elem_type(w.scalar_type()), a, current_stream());
+  VLM_CHECK(err == 0, "greedy head CUDA kernels failed with CUDA error ", err);
+  return true;
+#else
+  (void)x, (void)head, (void)out;
+  return false;
+#endif
+}
+
 void accumulate_mm_reference(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, double alpha) {
   const at::Tensor prod = at::mm(a, b);
   if (!out.defined()) {

@@ -2,6 +2,7 @@
 // build has the kernels, and otherwise runs its plain-libtorch reference; the reference is also the test oracle.
 #pragma once
 
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -158,6 +159,19 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm_linear(const at::Tensor& x, const
 std::pair<at::Tensor, at::Tensor> add_rms_norm_swiglu_linear(const at::Tensor& x, const at::Tensor& residual,
                                                              const at::Tensor& norm_weight, double eps,
                                                              const at::Tensor& w_gate, const at::Tensor& w_up);
+
+// The greedy next token under a plain LM head without all its logits (CUDA, one row, fp16 / bf16, K a multiple of
+// 16 up to 4096): argmax(linear(x, weight)) exactly as linear's kernel computes the logits (the first index among
+// equal maxima, NaN above all), from an int8 copy of the weight that bounds every logit, and the exact logits of the
+// rows those bounds leave in the running. Reads about half the head's bytes; the copy takes half its memory.
+// make_greedy_head builds the copy (not while a CUDA graph is capturing) and returns null where the kernels do not
+// take the weight, or when VLM_GREEDY_HEAD=0 is in the environment; greedy_next_token writes the token to out (int64,
+// one element) and returns false where it cannot run (then nothing is launched). A head serves one stream at a time.
+struct GreedyHead {
+  at::Tensor weight, q, scale, upper, state, partial_value, partial_index;
+};
+std::shared_ptr<GreedyHead> make_greedy_head(const at::Tensor& weight);
+bool greedy_next_token(const at::Tensor& x, const GreedyHead& head, at::Tensor& out);
 
 // out (float32 [M, N]) = alpha * a @ b, or out += alpha * a @ b when out is defined: a gradient accumulated in
 // float32 from factors in a lower precision (a [M, K], b [K, N], both of one dtype; either may be a transposed

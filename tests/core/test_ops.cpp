@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -488,6 +489,45 @@ TEST(Ops, LinearCudaMatchesReference) {
               << c10::toString(type) << " " << s.m << "x" << s.n << "x" << s.k << " bias " << with_bias
               << " settled " << settled;
         }
+}
+
+// The greedy head's token against torch's argmax of linear's logits (the same kernel's numbers): random heads of odd
+// sizes, rows made exact ties of the largest logit (the first index wins), rows within a rounding step of it, a
+// head whose rows all tie, and NaN inputs (NaN wins, as in torch). Each case runs twice: the kernels leave their
+// state as they found it.
+TEST(Ops, GreedyNextTokenMatchesArgmaxOfLinear) {
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(12);
+  struct Shape {
+    int64_t v, k;
+  };
+  for (auto type : {torch::kHalf, torch::kBFloat16})
+    for (const Shape s : {Shape{1, 16}, Shape{1000, 1536}, Shape{5003, 96}, Shape{151, 4096}, Shape{70, 3584}})
+      for (int variant = 0; variant < 5; ++variant) {
+        const auto opts = torch::device(torch::kCUDA).dtype(type);
+        at::Tensor x = torch::randn({1, s.k}, opts), w = torch::randn({s.v, s.k}, opts) * 0.05;
+        const int64_t top = vlm::ops::linear(x, w).argmax(-1).item<int64_t>();
+        if (variant == 1 && s.v > 3) {  // exact ties above and below the largest row
+          w[s.v - 1].copy_(w[top]);
+          w[0].copy_(w[top]);
+        } else if (variant == 2 && s.v > 3) {  // a near tie: one element nudged
+          w[s.v / 2].copy_(w[top]);
+          w[s.v / 2][s.k / 2] = w[s.v / 2][s.k / 2].item<float>() * 1.001f;
+        } else if (variant == 3) {  // every row the same
+          w.copy_(w[top].expand({s.v, s.k}));
+        } else if (variant == 4) {
+          x[0][s.k - 1] = std::nan("");
+        }
+        const std::shared_ptr<vlm::ops::GreedyHead> head = vlm::ops::make_greedy_head(w);
+        ASSERT_NE(head, nullptr);
+        const int64_t expected = vlm::ops::linear(x, w).argmax(-1).item<int64_t>();
+        for (int repeat = 0; repeat < 2; ++repeat) {
+          at::Tensor out = torch::full({1}, -1, torch::device(torch::kCUDA).dtype(torch::kLong));
+          ASSERT_TRUE(vlm::ops::greedy_next_token(x, *head, out));
+          EXPECT_EQ(out.item<int64_t>(), expected)
+              << c10::toString(type) << " " << s.v << "x" << s.k << " variant " << variant << " repeat " << repeat;
+        }
+      }
 }
 
 TEST(Ops, SettledWeightsGuardsNest) {
