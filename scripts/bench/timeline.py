@@ -14,7 +14,8 @@ import struct
 import sys
 from collections import defaultdict
 
-KINDS = {1: "gemv", 2: "swiglu", 3: "attn-chunk", 4: "attn-merge", 5: "begin-step"}
+KINDS = {1: "gemv", 2: "swiglu", 3: "attn-chunk", 4: "attn-merge", 5: "begin-step", 6: "greedy-screen",
+         7: "greedy-exact"}
 SPLIT_NS = 10_000  # blocks of one tag starting further apart than this belong to different launches
 
 

@@ -92,7 +92,7 @@ if [ -n "${TIMELINE:-}" ]; then
     name=${v%%:*}
     timeline_of "${name%%@*}" || continue
     VLM_TIMELINE_OUT=/tmp/ab/$name.bin run_version ON "$v" $args --batch "${batches[0]}" >/dev/null
-    python3 scripts/bench/timeline.py "/tmp/ab/$name.bin" > "${OUT:-/tmp/ab}/timeline-$name.txt"
-    echo "== $name"; sed -n 2,11p "${OUT:-/tmp/ab}/timeline-$name.txt"
+    python3 scripts/bench/timeline.py "/tmp/ab/$name.bin" > "${OUT:-/tmp/ab}/timeline-${name//@/-}.txt"
+    echo "== $name"; sed -n 2,11p "${OUT:-/tmp/ab}/timeline-${name//@/-}.txt"
   done
 fi

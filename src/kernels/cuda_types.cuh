@@ -106,7 +106,15 @@ __device__ __forceinline__ void allow_dependents() {
 // timeline_begin() (kernels_cuda.h) set up; scripts/bench/timeline.py lays a graphed step out from them. Appending
 // costs an atomic round trip at the block's end. Each translation unit holds its own pointer to the buffer (no
 // relocatable device code): it registers a setter at load time.
-enum TimelineKind : uint32_t { kTlGemv = 1, kTlGemvSwiglu, kTlAttentionChunk, kTlAttentionMerge, kTlBeginStep };
+enum TimelineKind : uint32_t {
+  kTlGemv = 1,
+  kTlGemvSwiglu,
+  kTlAttentionChunk,
+  kTlAttentionMerge,
+  kTlBeginStep,
+  kTlGreedyScreen,
+  kTlGreedyExact
+};
 
 // A kernel's tag: its kind and two of its sizes (rows and row length of a GEMV), so launches can be told apart.
 __host__ __device__ constexpr uint32_t timeline_tag(TimelineKind kind, int64_t n = 0, int64_t k = 0) {

@@ -360,6 +360,8 @@ __global__ void __launch_bounds__(kHeadWarps * 32, 2) greedy_screen_kernel(Greed
   constexpr bool kRegs = L <= 4;
   constexpr int R = kRegs ? (6 / L > 1 ? 6 / L : 1) : 1;
   extern __shared__ float xt[];  // x[16 p + e] at xt[e * pieces + p]
+  TimelineStamps tl;
+  tl.begin();
   const int64_t pieces = a.k / 16, groups = (a.v + R - 1) / R;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * kHeadWarps;
   const int lane = threadIdx.x % 32;
@@ -380,6 +382,7 @@ __global__ void __launch_bounds__(kHeadWarps * 32, 2) greedy_screen_kernel(Greed
   float sc[R];
   if (group < groups) load(group, cur, sc);  // the int8 head is written once, before any step uses it
   wait_for_producers();
+  tl.after_wait();
   const auto* x = static_cast<const T*>(a.x);
   float norm1 = 0.f;
   for (int64_t i = threadIdx.x; i < a.k; i += blockDim.x) {
@@ -455,13 +458,17 @@ __global__ void __launch_bounds__(kHeadWarps * 32, 2) greedy_screen_kernel(Greed
     if (lowest > -INFINITY) atomicMax(a.state, ordered(lowest));
     if (!all_finite) atomicOr(a.state + 1, 1u);
   }
+  tl.finish(timeline_tag(kTlGreedyScreen, a.v, a.k));
 }
 
 template <typename T>
 __global__ void __launch_bounds__(kHeadWarps * 32) greedy_exact_kernel(GreedyHeadArgs a) {
   constexpr int U = kUnroll;  // gemv_kernel's rounds for one row of k <= 4096 (launch)
   extern __shared__ uint4 xs[];
+  TimelineStamps tl;
+  tl.begin();
   wait_for_producers();
+  tl.after_wait();
   GemvArgs in;
   in.x = a.x;
   in.m = 1;
@@ -527,6 +534,7 @@ __global__ void __launch_bounds__(kHeadWarps * 32) greedy_exact_kernel(GreedyHea
     last = atomicAdd(a.state + 2, 1u) == gridDim.x - 1;
   }
   __syncthreads();
+  tl.finish(timeline_tag(kTlGreedyExact, a.v, a.k));
   if (!last) return;
   // The last block to finish: every thread takes some blocks' results, then the warps and the block reduce them.
   __threadfence();
