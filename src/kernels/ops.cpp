@@ -810,7 +810,7 @@ std::shared_ptr<GreedyHead> make_greedy_head(const at::Tensor& weight) {
   head->q = at::empty({v, k}, weight.options().dtype(at::kChar));
   head->scale = at::empty({v}, weight.options().dtype(at::kFloat));
   // Row by row in float32, in slices that bound the temporary memory: scale = max |w| / 127, q = round(w / scale).
-  constexpr int64_t kSliceRows = 8192;
+  constexpr int64_t kSliceRows = 2048;
   for (int64_t r = 0; r < v; r += kSliceRows) {
     const int64_t n = std::min(kSliceRows, v - r);
     const at::Tensor w = weight.narrow(0, r, n).to(at::kFloat);
