@@ -595,6 +595,55 @@ int gemv_forward(ElemType type, const GemvArgs& a, void* stream) {
   });
 }
 
+namespace {
+
+// One warp a row: its largest magnitude, then the row rounded against it (8 elements a lane at a time).
+template <typename T>
+__global__ void __launch_bounds__(kHeadWarps * 32) greedy_quantize_kernel(const uint4* w, uint2* q, float* scale,
+                                                                          int64_t v, int64_t k) {
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kHeadWarps + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= v) return;
+  const int64_t packs = k / 8;
+  float amax = 0.f;
+  for (int64_t i = lane; i < packs; i += 32) {
+    float f[8];
+    unpack8<T>(w[row * packs + i], f);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) amax = fmaxf(amax, fabsf(f[j]));
+  }
+  for (int off = 16; off > 0; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+  const float s = amax / 127.f;
+  if (lane == 0) scale[row] = s;
+  for (int64_t i = lane; i < packs; i += 32) {
+    float f[8];
+    unpack8<T>(w[row * packs + i], f);
+    uint2 out;
+    auto* b = reinterpret_cast<int8_t*>(&out);
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      b[j] = static_cast<int8_t>(s > 0.f ? fminf(fmaxf(rintf(f[j] / s), -127.f), 127.f) : 0.f);
+    q[row * packs + i] = out;
+  }
+}
+
+}  // namespace
+
+int greedy_head_quantize(ElemType type, const void* w, int8_t* q, float* scale, int64_t v, int64_t k, void* stream) {
+  if (type == ElemType::kF32 || k % 8 != 0 || v < 1) return static_cast<int>(cudaErrorInvalidValue);
+  return dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_same_v<T, float>) {
+      return static_cast<int>(cudaErrorInvalidValue);
+    } else {
+      const auto blocks = static_cast<unsigned>((v + kHeadWarps - 1) / kHeadWarps);
+      greedy_quantize_kernel<T><<<blocks, kHeadWarps * 32, 0, static_cast<cudaStream_t>(stream)>>>(
+          static_cast<const uint4*>(w), reinterpret_cast<uint2*>(q), scale, v, k);
+      return static_cast<int>(cudaGetLastError());
+    }
+  });
+}
+
 bool greedy_head_supported(ElemType type, int64_t k) {
   return type != ElemType::kF32 && k > 0 && k % 16 == 0 && k <= 4096;
 }

@@ -163,6 +163,9 @@ struct GreedyHeadArgs {
 };
 bool greedy_head_supported(ElemType type, int64_t k);
 int greedy_head_blocks();
+// The int8 copy: per row r of w [V, K], scale[r] = max |w[r]| / 127 (fp32) and q[r] = w[r] / scale[r] rounded to
+// nearest even (0 for a row of zeros). K a multiple of 8, w 16-byte aligned.
+int greedy_head_quantize(ElemType type, const void* w, int8_t* q, float* scale, int64_t v, int64_t k, void* stream);
 int greedy_head_argmax(ElemType type, const GreedyHeadArgs& args, void* stream);
 
 // Timeline probe (built with CMake VLM_TIMELINE=ON; see cuda_types.cuh): timeline_begin makes room for `records`

@@ -803,22 +803,15 @@ std::shared_ptr<GreedyHead> make_greedy_head(const at::Tensor& weight) {
       !aligned16(weight) || weight.size(0) < 1 ||
       !cuda::greedy_head_supported(*elem_type(weight.scalar_type()), weight.size(1)))
     return nullptr;
-  const at::NoGradGuard no_grad;
   const int64_t v = weight.size(0), k = weight.size(1);
   auto head = std::make_shared<GreedyHead>();
   head->weight = weight;
   head->q = at::empty({v, k}, weight.options().dtype(at::kChar));
   head->scale = at::empty({v}, weight.options().dtype(at::kFloat));
-  // Row by row in float32, in slices that bound the temporary memory: scale = max |w| / 127, q = round(w / scale).
-  constexpr int64_t kSliceRows = 2048;
-  for (int64_t r = 0; r < v; r += kSliceRows) {
-    const int64_t n = std::min(kSliceRows, v - r);
-    const at::Tensor w = weight.narrow(0, r, n).to(at::kFloat);
-    const at::Tensor scale = w.abs().amax(1) / 127.0;
-    const at::Tensor q = at::where(scale.unsqueeze(1) > 0, at::round(w / scale.unsqueeze(1)), at::zeros_like(w));
-    head->q.narrow(0, r, n).copy_(q.clamp(-127, 127).to(at::kChar));
-    head->scale.narrow(0, r, n).copy_(scale);
-  }
+  const int err = cuda::greedy_head_quantize(*elem_type(weight.scalar_type()), weight.data_ptr(),
+                                             head->q.data_ptr<int8_t>(), head->scale.data_ptr<float>(), v, k,
+                                             current_stream());
+  VLM_CHECK(err == 0, "greedy head quantisation CUDA kernel failed with CUDA error ", err);
   head->upper = at::empty({v}, weight.options().dtype(at::kFloat));
   head->state = at::zeros({4}, weight.options().dtype(at::kInt));
   head->partial_value = at::empty({cuda::greedy_head_blocks()}, weight.options().dtype(at::kFloat));
