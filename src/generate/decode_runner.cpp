@@ -106,6 +106,7 @@ at::Tensor DecodeRunner::step(const at::Tensor& tokens) {
       log::warn("CUDA graph capture failed, decoding without it: ", e.what());
       state_.length = length;
       want_graph_ = false;
+      greedy_head_.reset();  // only a captured step uses it
     }
   }
 #endif
