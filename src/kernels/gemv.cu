@@ -27,6 +27,10 @@ namespace {
 
 constexpr int kUnroll = 8;       // 16-byte weight loads a lane per round
 constexpr int kLongUnroll = 16;  // the same for long rows (see launch)
+// One input row against rows of at most this many elements takes rounds of kUnroll loads, longer rows rounds of
+// kLongUnroll (launch); the greedy head takes only the former, whose arithmetic its exact kernel repeats.
+constexpr int64_t kShortRowMaxK = 8 * 2 * 32 * kUnroll;
+static_assert(kShortRowMaxK == 4096, "kernels_cuda.h states the greedy head's limit");
 
 // Eight elements of T as floats.
 template <typename T>
@@ -298,7 +302,7 @@ int launch_unrolled(const GemvArgs& a, void* stream) {
 template <typename T, int M, bool kSwiglu>
 int launch(const GemvArgs& a, void* stream) {
   if constexpr (!kSwiglu && M == 1)
-    if (a.k / 8 > 2 * 32 * kUnroll) return launch_unrolled<T, M, kSwiglu, kLongUnroll>(a, stream);
+    if (a.k > kShortRowMaxK) return launch_unrolled<T, M, kSwiglu, kLongUnroll>(a, stream);
   return launch_unrolled<T, M, kSwiglu, kUnroll>(a, stream);
 }
 
@@ -463,7 +467,7 @@ __global__ void __launch_bounds__(kHeadWarps * 32, 2) greedy_screen_kernel(Greed
 
 template <typename T>
 __global__ void __launch_bounds__(kHeadWarps * 32) greedy_exact_kernel(GreedyHeadArgs a) {
-  constexpr int U = kUnroll;  // gemv_kernel's rounds for one row of k <= 4096 (launch)
+  constexpr int U = kUnroll;  // gemv_kernel's rounds for one row of k <= kShortRowMaxK (launch)
   extern __shared__ uint4 xs[];
   TimelineStamps tl;
   tl.begin();
@@ -645,7 +649,7 @@ int greedy_head_quantize(ElemType type, const void* w, int8_t* q, float* scale, 
 }
 
 bool greedy_head_supported(ElemType type, int64_t k) {
-  return type != ElemType::kF32 && k > 0 && k % 16 == 0 && k <= 4096;
+  return type != ElemType::kF32 && k > 0 && k % 16 == 0 && k <= kShortRowMaxK;
 }
 
 int greedy_head_blocks() { return sm_count(); }

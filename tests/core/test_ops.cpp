@@ -530,6 +530,29 @@ TEST(Ops, GreedyNextTokenMatchesArgmaxOfLinear) {
       }
 }
 
+// Heads the greedy kernels do not take get no int8 copy (the caller computes the logits instead), and a row that does
+// not fit the head is refused without a launch.
+TEST(Ops, GreedyHeadRefusesWhatItDoesNotTake) {
+  torch::manual_seed(13);
+  EXPECT_EQ(vlm::ops::make_greedy_head(torch::randn({10, 32}, torch::kBFloat16)), nullptr);  // on the CPU
+  EXPECT_EQ(vlm::ops::make_greedy_head(at::Tensor()), nullptr);
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) return;
+  const auto cuda = torch::device(torch::kCUDA).dtype(torch::kBFloat16);
+  EXPECT_EQ(vlm::ops::make_greedy_head(torch::randn({10, 32}, cuda.dtype(torch::kFloat))), nullptr);  // fp32
+  EXPECT_EQ(vlm::ops::make_greedy_head(torch::randn({10, 24}, cuda)), nullptr);    // K not a multiple of 16
+  EXPECT_EQ(vlm::ops::make_greedy_head(torch::randn({10, 4112}, cuda)), nullptr);  // K over 4096
+  EXPECT_EQ(vlm::ops::make_greedy_head(torch::randn({32, 10}, cuda).t()), nullptr);  // not contiguous
+  const std::shared_ptr<vlm::ops::GreedyHead> head = vlm::ops::make_greedy_head(torch::randn({10, 32}, cuda));
+  ASSERT_NE(head, nullptr);
+  at::Tensor out = torch::full({1}, -1, torch::device(torch::kCUDA).dtype(torch::kLong));
+  EXPECT_FALSE(vlm::ops::greedy_next_token(torch::randn({1, 16}, cuda), *head, out));  // x of the wrong width
+  EXPECT_FALSE(vlm::ops::greedy_next_token(torch::randn({2, 32}, cuda), *head, out));  // two rows
+  EXPECT_FALSE(vlm::ops::greedy_next_token(torch::randn({1, 32}, cuda.dtype(torch::kHalf)), *head, out));
+  at::Tensor int_out = torch::zeros({1}, torch::device(torch::kCUDA).dtype(torch::kInt));
+  EXPECT_FALSE(vlm::ops::greedy_next_token(torch::randn({1, 32}, cuda), *head, int_out));
+  EXPECT_EQ(out.item<int64_t>(), -1);
+}
+
 TEST(Ops, SettledWeightsGuardsNest) {
   EXPECT_FALSE(vlm::ops::SettledWeights::active());
   {
