@@ -1,7 +1,7 @@
 // Generation speed on a checkpoint folder with synthetic inputs shaped like the benchmark workload: BATCH copies of
 // one square image of IMAGE_SIZE px + TEXT_TOKENS random text tokens, then NEW_TOKENS greedy tokens (EOS ignored).
 //   bench_generate MODEL_DIR [--image-size 448] [--text-tokens 40] [--new-tokens 256] [--batch 1] [--repeat 3]
-//                  [--device cuda] [--dtype bfloat16] [--eager]
+//                  [--device cuda] [--dtype bfloat16] [--eager] [--adapter ADAPTER_DIR]
 // Prints one JSON line per repeat (the first is a warm-up) and a final {"summary": ...} line with medians. With
 // VLM_TIMELINE_OUT=FILE in the environment (and a build with VLM_TIMELINE=ON), one more generation of at most 16
 // tokens writes the decoding kernels' block stamps to FILE for scripts/bench/timeline.py.
@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/memory.h"
 #include "generate/generation.h"
+#include "lora/adapter_io.h"
 #include "models/registry.h"
 #ifdef VLM_WITH_CUDA
 #include "kernels/kernels_cuda.h"
@@ -27,7 +28,7 @@
 namespace {
 
 struct Args {
-  std::string model, device = "cuda", dtype = "bfloat16";
+  std::string model, device = "cuda", dtype = "bfloat16", adapter;
   int64_t image_size = 448, text_tokens = 40, new_tokens = 256, batch = 1, repeat = 3;
   bool eager = false;
 };
@@ -75,12 +76,17 @@ int main(int argc, char** argv) {
   app.add_option("--device", a.device);
   app.add_option("--dtype", a.dtype);
   app.add_flag("--eager", a.eager, "No CUDA graph for decoding steps");
+  app.add_option("--adapter", a.adapter, "A LoRA adapter folder (PEFT or mlx-vlm) applied, not fused");
   CLI11_PARSE(app, argc, argv);
   try {
     c10::InferenceMode inference;
     const at::Device device(a.device);
     const at::ScalarType dtype = dtype_of(a.dtype);
     const vlm::LoadedModel loaded = vlm::load_model(a.model, {dtype, device});
+    if (!a.adapter.empty()) {
+      vlm::lora::load_adapter(a.adapter, *loaded.model, *loaded.family);
+      loaded.model->eval();
+    }
     const vlm::Batch batch = make_batch(loaded.config, a, device, dtype);
     vlm::gen::SamplingParams greedy;
     greedy.temperature = 0;

@@ -4,10 +4,13 @@ with random weights (hidden 1536, 28 layers, 12 heads, 2 KV heads, intermediate 
 width 1280), bfloat16, SDPA attention; one 448x448 image (256 merged image tokens) + 40 text tokens, 256 new tokens
 (EOS ignored), batch 1 and 16. Prefill = the prompt through the model and the first token; decode tokens/s = the
 other 255 tokens. Also the copy bandwidth of the card and the decode roofline it implies (weights + KV cache read
-once per token). Run from the repository root on the GPU machine after building bench_generate:
+once per token). The row "lora" is batch 1 with a LoRA adapter applied, not merged: transformers + PEFT (r16, alpha
+32, on every language-model linear, random B so that it changes the output) against vlm loading the adapter PEFT
+saved. Run from the repository root on the GPU machine after building bench_generate:
 
-    python3 scripts/bench/generate.py BUILD_DIR [OUT_JSON]
+    python3 scripts/bench/generate.py BUILD_DIR [OUT_JSON] [--rows 1,16,lora]
 """
+import argparse
 import json
 import os
 import statistics
@@ -18,11 +21,17 @@ import time
 import torch
 import transformers
 
+from anchor import TARGETS
 from shapes import QWEN2_VL_2B, make_model as make_model_of
 
-build = sys.argv[1]
-out_json = sys.argv[2] if len(sys.argv) > 2 else None
+parser = argparse.ArgumentParser()
+parser.add_argument("build")
+parser.add_argument("out_json", nargs="?")
+parser.add_argument("--rows", default="1,16,lora", help="comma-separated: a batch size, or lora")
+args = parser.parse_args()
+build, out_json = args.build, args.out_json
 MODEL_DIR = "/tmp/vlm-bench/qwen2-vl-2b"
+ADAPTER_DIR = "/tmp/vlm-bench/qwen2-vl-2b-lora"
 IMAGE, TEXT, NEW = 448, 40, 256
 REPEAT = 3
 
@@ -66,14 +75,29 @@ def bench_transformers(model, batch):
                 peak_bytes=torch.cuda.max_memory_allocated())
 
 
-def bench_vlm(batch, eager=False, env=None):
+def bench_vlm(batch, eager=False, env=None, adapter=None):
     cmd = [os.path.join(build, "bin", "bench_generate"), MODEL_DIR, "--image-size", str(IMAGE), "--text-tokens",
            str(TEXT), "--new-tokens", str(NEW), "--batch", str(batch), "--repeat", str(REPEAT)]
     if eager:
         cmd.append("--eager")
+    if adapter:
+        cmd += ["--adapter", adapter]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, **(env or {})}).stdout
     print(out.strip())
     return json.loads(out.strip().splitlines()[-1])["summary"]
+
+
+def with_lora(model):
+    """The PEFT model (adapter applied, not merged, as PeftModel.from_pretrained gives it), saved to ADAPTER_DIR."""
+    from peft import LoraConfig, get_peft_model
+    torch.manual_seed(1)
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=TARGETS))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0.0, 0.02)
+    model.save_pretrained(ADAPTER_DIR)
+    return model.eval()
 
 
 def host_cpu():
@@ -114,15 +138,20 @@ def main():
     bw = copy_bandwidth()
     results = dict(card=torch.cuda.get_device_name(), host_cpu=host_cpu(), torch=torch.__version__,
                    transformers=transformers.__version__, copy_bandwidth_gb_s=bw / 1e9, rows=[])
-    for batch in (1, 16):
+    for name in args.rows.split(","):
+        lora = name == "lora"
+        batch = 1 if lora else int(name)
+        if lora:
+            model = with_lora(model)
         hf = bench_transformers(model, batch)
-        ours = bench_vlm(batch)
-        eager = bench_vlm(batch, eager=True) if batch == 1 else None
+        ours = bench_vlm(batch, adapter=ADAPTER_DIR if lora else None)
+        plain1 = batch == 1 and not lora
+        eager = bench_vlm(batch, eager=True) if plain1 else None
         # The same graphed decoding with the kernels launched as plain (not programmatic dependent) launches.
-        no_pdl = bench_vlm(batch, env={"VLM_PDL": "0"}) if batch == 1 else None
+        no_pdl = bench_vlm(batch, env={"VLM_PDL": "0"}) if plain1 else None
         bytes_per_step = lm_bytes + head_bytes + batch * kv_per_pos * (prompt + NEW // 2)
         roofline = bw / bytes_per_step * batch
-        row = dict(batch=batch, transformers=hf, vlm=ours, vlm_eager=eager, vlm_no_pdl=no_pdl,
+        row = dict(batch=batch, lora=lora, transformers=hf, vlm=ours, vlm_eager=eager, vlm_no_pdl=no_pdl,
                    roofline_tokens_per_s=roofline,
                    decode_speedup=ours["decode_tokens_per_s"] / hf["decode_tokens_per_s"],
                    prefill_speedup=hf["prefill_ms"] / ours["prefill_ms"],
@@ -130,12 +159,13 @@ def main():
         results["rows"].append(row)
         print(json.dumps(row), flush=True)
     print("card %s, copy bandwidth %.0f GB/s; host CPU %s" % (results["card"], bw / 1e9, results["host_cpu"]))
-    print("%-6s %-14s %12s %16s %12s" % ("batch", "engine", "prefill ms", "decode tok/s", "peak GiB"))
+    print("%-6s %-17s %9s %16s %12s" % ("batch", "engine", "prefill ms", "decode tok/s", "peak GiB"))
     for row in results["rows"]:
         for name in ("transformers", "vlm", "vlm_eager", "vlm_no_pdl"):
             r = row[name]
             if r:
-                print("%-6d %-14s %12.1f %16.1f %12.2f" % (row["batch"], name, r["prefill_ms"],
+                label = {"transformers": "transformers+peft", "vlm": "vlm+lora"}[name] if row["lora"] else name
+                print("%-6d %-17s %9.1f %16.1f %12.2f" % (row["batch"], label, r["prefill_ms"],
                                                           r["decode_tokens_per_s"], r["peak_bytes"] / 2 ** 30))
         print("       decode %.1fx, prefill %.1fx, roofline %.0f tok/s (%.0f%%)" % (
             row["decode_speedup"], row["prefill_speedup"], row["roofline_tokens_per_s"],
