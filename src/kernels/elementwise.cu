@@ -117,6 +117,47 @@ __global__ void swiglu_backward_kernel(const T* __restrict__ gate, const T* __re
   }
 }
 
+// Output column c of a projection finished by the paths [first, last) (low_rank_add_forward): y[c] plus the path
+// holding c, rounded once, as a float (y[c] alone when no path holds it). Indices into the paths are unrolled, so the
+// arguments stay in parameter space.
+template <typename T>
+__device__ __forceinline__ float low_rank_finished(const LowRankAddArgs& a, int first, int last, const T* y,
+                                                   const T* h, int64_t c) {
+  const float base = to_f(y[c]);
+#pragma unroll
+  for (int p = 0; p < kLowRankMaxPaths; ++p) {
+    const LowRankPath& path = a.path[p];
+    if (p < first || p >= last || c < path.c0 || c >= path.c0 + path.n) continue;
+    const T* bs = static_cast<const T*>(path.bs) + (c - path.c0) * path.r;
+    float acc = 0.f;
+    for (int64_t j = 0; j < path.r; ++j) acc = fmaf(to_f(h[path.o + j]), to_f(bs[j]), acc);
+    return to_f(from_f<T>(base + acc));
+  }
+  return base;
+}
+
+// One thread an output column of a row (blockIdx.y). It starts after the product before it and releases the next
+// kernel at once (that one's weights load while this one runs).
+template <typename T, bool kSwiglu, bool kCarved>
+__global__ void low_rank_add_kernel(LowRankAddArgs a) {
+  wait_for_producers();
+  allow_dependents();
+  const int64_t m = blockIdx.y, c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (c >= a.n_out) return;
+  const int64_t y_row = m * a.y_row, h_row = m * a.h_row;
+  const auto* y = static_cast<const T*>(a.y) + y_row;
+  const auto* h = static_cast<const T*>(a.h) + h_row;
+  T* out = static_cast<T*>(a.out) + m * a.n_out;
+  if constexpr (kSwiglu) {
+    const float g = low_rank_finished<T>(a, 0, a.gate_paths, y, h, c);
+    const float u = low_rank_finished<T>(a, a.gate_paths, a.paths, static_cast<const T*>(a.y_up) + y_row,
+                                         static_cast<const T*>(a.h_up) + h_row, c);
+    out[c] = from_f<T>(g / (1.f + __expf(-g)) * u);  // swiglu_kernel's numbers
+  } else {
+    out[c] = from_f<T>(low_rank_finished<T>(a, 0, a.paths, y, h, c));
+  }
+}
+
 // dst block (rows x cols, rows dst_stride apart) = cast(src * scale) for float32 sources [rows, cols]; blockIdx.y
 // picks the segment.
 template <typename T>
@@ -261,6 +302,24 @@ int swiglu_backward(ElemType type, const void* gate, const void* up, const void*
           static_cast<T*>(dup), rows, cols, in_stride, dy_stride, out_stride);
       return static_cast<int>(cudaGetLastError());
     });
+  });
+}
+
+int low_rank_add_forward(ElemType type, const LowRankAddArgs& a, void* stream) {
+  const bool swiglu = a.y_up != nullptr;
+  if (a.paths < 0 || a.paths > kLowRankMaxPaths || (swiglu && (!a.h_up || a.gate_paths < 0 || a.gate_paths > a.paths)))
+    return static_cast<int>(cudaErrorInvalidValue);
+  if (a.m * a.n_out == 0) return 0;
+  const dim3 grid(static_cast<unsigned>((a.n_out + kThreads - 1) / kThreads), static_cast<unsigned>(a.m));
+  return dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    const auto kernel = [&](auto carved) {
+      constexpr bool kCarved = decltype(carved)::value;
+      return swiglu ? with_decode_carveout<low_rank_add_kernel<T, true, kCarved>, kCarved>()
+                    : with_decode_carveout<low_rank_add_kernel<T, false, kCarved>, kCarved>();
+    };
+    return launch_dependent(decode_carveout_for(a.m) ? kernel(std::true_type{}) : kernel(std::false_type{}), grid,
+                            kThreads, 0, stream, a);
   });
 }
 

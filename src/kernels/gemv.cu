@@ -134,11 +134,16 @@ __device__ __forceinline__ void finish_row(const GemvArgs& a, int lane, int64_t 
       if constexpr (kSwiglu) u[m] += __shfl_xor_sync(0xffffffffu, u[m], off);
     }
   if (lane == 0) {
-    const auto* bias = static_cast<const T*>(a.bias);
+    const auto* bias = row < a.n - a.n_tail ? static_cast<const T*>(a.bias) : nullptr;  // none on the tail
     auto* y = static_cast<T*>(a.y);
 #pragma unroll
     for (int m = 0; m < M; ++m) {
       if constexpr (kSwiglu) {
+        if (a.raw_pairs) {
+          y[2 * m * a.n + row] = from_f<T>(g[m]);
+          y[(2 * m + 1) * a.n + row] = from_f<T>(u[m]);
+          continue;
+        }
         const float gm = to_f(from_f<T>(g[m])), um = to_f(from_f<T>(u[m]));
         y[m * a.n + row] = from_f<T>(gm / (1.f + __expf(-gm)) * um);
       } else {
@@ -163,17 +168,22 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
   const int64_t n = a.n, kv = a.k / 8, warps = static_cast<int64_t>(gridDim.x) * W;
   const int lane = threadIdx.x % 32;
   const int rounds = static_cast<int>((kv + 32 * U - 1) / (32 * U));  // a row's
-  const auto* w = static_cast<const uint4*>(a.w);
-  const auto* w_up = static_cast<const uint4*>(a.w_up);
+  const int64_t n_main = n - a.n_tail;
+  // The start of weight row r: in w (w_up) or, from n_main on, in the tail.
+  auto row_start = [&](const void* main, const void* tail, int64_t r) {
+    return r < n_main ? static_cast<const uint4*>(main) + r * kv : static_cast<const uint4*>(tail) + (r - n_main) * kv;
+  };
   // Issues the loads of the round at c into buf (the last round of a row is partial: its loads are predicated).
   auto load = [&](const Cursor& c, uint4 (&buf)[kLoads]) {
-    const int64_t offset = c.row * kv + static_cast<int64_t>(c.round) * 32 * U + lane;
-    const int64_t left = kv - static_cast<int64_t>(c.round) * 32 * U - lane;
+    const int64_t offset = static_cast<int64_t>(c.round) * 32 * U + lane;
+    const int64_t left = kv - offset;
+    const uint4* wr = row_start(a.w, a.w_tail, c.row) + offset;
+    const uint4* ur = kSwiglu ? row_start(a.w_up, a.w_up_tail, c.row) + offset : nullptr;
 #pragma unroll
     for (int u = 0; u < U; ++u)
       if (32 * u < left) {
-        buf[u] = __ldcs(w + offset + 32 * u);  // streamed: read once a step
-        if constexpr (kSwiglu) buf[U + u] = __ldcs(w_up + offset + 32 * u);
+        buf[u] = __ldcs(wr + 32 * u);  // streamed: read once a step
+        if constexpr (kSwiglu) buf[U + u] = __ldcs(ur + 32 * u);
       }
   };
   auto advance = [&](Cursor& c) {
@@ -191,8 +201,8 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(GemvArgs a) {
   } else {  // the weights may still be in writing: only a hint before the wait (cuda_types.cuh)
     if (lane == 0 && cur.row < n) {
       const auto bytes = static_cast<uint32_t>(a.k * sizeof(T));
-      prefetch_l2(w + cur.row * kv, bytes);
-      if constexpr (kSwiglu) prefetch_l2(w_up + cur.row * kv, bytes);
+      prefetch_l2(row_start(a.w, a.w_tail, cur.row), bytes);
+      if constexpr (kSwiglu) prefetch_l2(row_start(a.w_up, a.w_up_tail, cur.row), bytes);
     }
     wait_for_producers();
     tl.after_wait();
@@ -583,7 +593,9 @@ bool gemv_supported(ElemType type, int64_t m, int64_t k, bool residual, bool nor
 }
 
 int gemv_forward(ElemType type, const GemvArgs& a, void* stream) {
-  if (!fits(type, a.m, a.k, a.residual != nullptr, a.norm_weight != nullptr) || (a.residual && !a.norm_weight))
+  if (!fits(type, a.m, a.k, a.residual != nullptr, a.norm_weight != nullptr) || (a.residual && !a.norm_weight) ||
+      a.n_tail < 0 || a.n_tail > a.n || (a.n_tail > 0 && (!a.w_tail || (a.w_up && !a.w_up_tail))) ||
+      (a.raw_pairs && !a.w_up))
     return static_cast<int>(cudaErrorInvalidValue);
   if (a.n == 0 && !a.sum_out) return 0;
   return dispatch(type, [&](auto tag) {

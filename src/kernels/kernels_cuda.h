@@ -118,6 +118,9 @@ int decode_attention_forward(ElemType type, const DecodeAttentionArgs& args, voi
 //   plain (w_up null): y[m, r] = in[m, :] . w[r, :] (+ bias[r]) for w [N, K], bias [N] or null, y [M, N];
 //   SwiGLU (w_up set):  y[m, r] = silu(g) * u with g, u the products with w and w_up [N, K], each rounded to the
 //                       element type first (the numbers of two plain products and swiglu_forward).
+// With n_tail rows in w_tail [n_tail, K] (and w_up_tail), the matrices are w (w_up) with those rows below, n counting
+// them too: the LoRA side paths' A factors ride on the product (no bias on them). With raw_pairs (SwiGLU only) the
+// two products are written as they are: y [M, 2, n], gate's in y[m, 0, :], up's in y[m, 1, :].
 // gemv_supported says which shapes the kernel takes: M <= kGemvMaxRows, K a multiple of 8, what it stages in shared
 // memory (x, and with a norm the residual and the norm weight) at most kGemvMaxInputBytes and within the device's
 // limit. Pointers 16-byte aligned.
@@ -137,9 +140,36 @@ struct GemvArgs {
   // No kernel that may still run when this one starts (cuda_types.cuh) writes w or w_up: their first loads may be
   // issued before the dependent-launch wait (only a data-independent L2 hint otherwise).
   bool weights_settled = false;
+  const void* w_tail = nullptr;
+  const void* w_up_tail = nullptr;
+  int64_t n_tail = 0;
+  bool raw_pairs = false;
 };
 bool gemv_supported(ElemType type, int64_t m, int64_t k, bool residual = false, bool norm = false);
 int gemv_forward(ElemType type, const GemvArgs& args, void* stream);
+
+// LoRA side paths finishing a projection: out[m, c] = y[m, c] + sum_j h[m, o + j] * bs[c - c0, j] (fp32 sums, one
+// rounding, as at::addmm onto y) for the path whose output columns [c0, c0 + n) hold c (y as it is elsewhere), with
+// h = x A^T (from the product's extra rows, GemvArgs::w_tail, or a product of its own) and bs = scale * B [n, r]
+// contiguous. With y_up set (SwiGLU), paths [0, gate_paths) finish y, the others y_up with h_up, and out = silu(g) * u
+// of the two in swiglu_forward's numbers. y and y_up rows y_row elements apart, h and h_up rows h_row apart; out
+// [M, n_out] contiguous.
+constexpr int kLowRankMaxPaths = 4;
+struct LowRankPath {
+  int64_t c0 = 0, n = 0, o = 0, r = 0;
+  const void* bs = nullptr;
+};
+struct LowRankAddArgs {
+  const void* y = nullptr;
+  const void* h = nullptr;
+  const void* y_up = nullptr;
+  const void* h_up = nullptr;
+  void* out = nullptr;
+  int64_t y_row = 0, h_row = 0, m = 0, n_out = 0;
+  int paths = 0, gate_paths = 0;
+  LowRankPath path[kLowRankMaxPaths];
+};
+int low_rank_add_forward(ElemType type, const LowRankAddArgs& args, void* stream);
 
 // The greedy next token of one row x [K] under a plain LM head w [V, K] (the argmax of gemv_forward's y = x w^T,
 // the first index among equal maxima, NaN above all, as torch's argmax) without computing every logit: a first

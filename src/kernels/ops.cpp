@@ -701,6 +701,97 @@ std::vector<int64_t> output_sizes(const at::Tensor& x, int64_t n) {
 
 }  // namespace
 
+at::Tensor low_rank_add_reference(const at::Tensor& y, const at::Tensor& h, const LowRank& low_rank) {
+  const at::Tensor y2 = y.reshape({-1, y.size(-1)}), h2 = h.reshape({-1, h.size(-1)});
+  at::Tensor out = y2.clone(at::MemoryFormat::Contiguous);
+  for (const LowRank::Path& p : low_rank.paths) {
+    const int64_t n = p.bs.size(0);
+    out.narrow(1, p.c0, n).copy_(at::addmm(y2.narrow(1, p.c0, n), h2.narrow(1, p.o, p.bs.size(1)), p.bs.t()));
+  }
+  return out.view(y.sizes());
+}
+
+at::Tensor low_rank_swiglu_reference(const at::Tensor& y, const at::Tensor& h, const LowRank& low_rank,
+                                     const at::Tensor& y_up, const at::Tensor& h_up, const LowRank& low_rank_up) {
+  return swiglu_reference(low_rank_add_reference(y, h, low_rank), low_rank_add_reference(y_up, h_up, low_rank_up));
+}
+
+namespace {
+
+void check_low_rank(const at::Tensor& y, const at::Tensor& h, const LowRank& low_rank) {
+  VLM_CHECK(y.dim() >= 1 && h.dim() == y.dim() && h.numel() / std::max<int64_t>(h.size(-1), 1) ==
+                                                      y.numel() / std::max<int64_t>(y.size(-1), 1),
+            "low_rank_add: y ", y.sizes(), " and h ", h.sizes(), " do not have the same rows");
+  for (const LowRank::Path& p : low_rank.paths)
+    VLM_CHECK(p.bs.dim() == 2 && p.c0 >= 0 && p.c0 + p.bs.size(0) <= y.size(-1) && p.o >= 0 &&
+                  p.o + p.bs.size(1) <= h.size(-1),
+              "low_rank_add: a side path (columns from ", p.c0, ", h from ", p.o, ", factor ", p.bs.sizes(),
+              ") does not fit y ", y.sizes(), " and h ", h.sizes());
+}
+
+#ifdef VLM_WITH_CUDA
+// The finishing kernel's case: CUDA without autograd, rows with unit stride along the last dim, y and y_up (h and
+// h_up) rows equally far apart, factors contiguous, at most four paths.
+std::optional<at::Tensor> try_low_rank_kernel(const at::Tensor& y, const at::Tensor& h, const LowRank& lr,
+                                              const at::Tensor& y_up, const at::Tensor& h_up, const LowRank& lr_up) {
+  const bool swiglu = y_up.defined();
+  const auto row_stride = [](const at::Tensor& t) { return t.dim() >= 2 ? t.stride(-2) : t.size(-1); };
+  const auto rows_ok = [&](const at::Tensor& t, const at::Tensor& like) {
+    if (!kernel_inputs({&like, &t}) || t.stride(-1) != 1) return false;
+    for (int64_t d = 0; d + 2 < t.dim(); ++d)  // leading dims laid out as one run of rows
+      if (t.stride(d) != t.stride(d + 1) * t.size(d + 1)) return false;
+    return true;
+  };
+  if (lr.paths.size() + lr_up.paths.size() > static_cast<size_t>(cuda::kLowRankMaxPaths) || !rows_ok(y, y) ||
+      !rows_ok(h, y) ||
+      (swiglu && (!rows_ok(y_up, y) || !rows_ok(h_up, y) || y_up.sizes() != y.sizes() ||
+                  row_stride(y_up) != row_stride(y) || row_stride(h_up) != row_stride(h))))
+    return std::nullopt;
+  for (const LowRank* l : {&lr, &lr_up})
+    for (const LowRank::Path& p : l->paths)
+      if (!kernel_inputs({&y, &p.bs}) || !p.bs.is_contiguous()) return std::nullopt;
+  at::Tensor out = at::empty(y.sizes(), y.options());
+  cuda::LowRankAddArgs a;
+  a.y = y.data_ptr();
+  a.h = h.data_ptr();
+  a.y_up = swiglu ? y_up.data_ptr() : nullptr;
+  a.h_up = swiglu ? h_up.data_ptr() : nullptr;
+  a.out = out.data_ptr();
+  a.y_row = row_stride(y);
+  a.h_row = row_stride(h);
+  a.n_out = y.size(-1);
+  a.m = a.n_out == 0 ? 0 : y.numel() / a.n_out;
+  for (const LowRank* l : {&lr, &lr_up})
+    for (const LowRank::Path& p : l->paths)
+      a.path[a.paths++] = {p.c0, p.bs.size(0), p.o, p.bs.size(1), p.bs.data_ptr()};
+  a.gate_paths = static_cast<int>(lr.paths.size());
+  const int err = cuda::low_rank_add_forward(*elem_type(y.scalar_type()), a, current_stream());
+  VLM_CHECK(err == 0, "low-rank add CUDA kernel failed with CUDA error ", err);
+  return out;
+}
+#endif
+
+}  // namespace
+
+at::Tensor low_rank_add(const at::Tensor& y, const at::Tensor& h, const LowRank& low_rank) {
+  check_low_rank(y, h, low_rank);
+#ifdef VLM_WITH_CUDA
+  if (auto out = try_low_rank_kernel(y, h, low_rank, {}, {}, {})) return *out;
+#endif
+  return low_rank_add_reference(y, h, low_rank);
+}
+
+at::Tensor low_rank_swiglu(const at::Tensor& y, const at::Tensor& h, const LowRank& low_rank, const at::Tensor& y_up,
+                           const at::Tensor& h_up, const LowRank& low_rank_up) {
+  check_low_rank(y, h, low_rank);
+  check_low_rank(y_up, h_up, low_rank_up);
+  VLM_CHECK(y_up.sizes() == y.sizes(), "low_rank_swiglu: gate ", y.sizes(), " and up ", y_up.sizes(), " differ");
+#ifdef VLM_WITH_CUDA
+  if (auto out = try_low_rank_kernel(y, h, low_rank, y_up, h_up, low_rank_up)) return *out;
+#endif
+  return swiglu(low_rank_add(y, h, low_rank), low_rank_add(y_up, h_up, low_rank_up));
+}
+
 namespace {
 thread_local bool settled_weights = false;
 }  // namespace
@@ -716,26 +807,51 @@ at::Tensor linear_reference(const at::Tensor& x, const at::Tensor& w, const at::
 
 namespace {
 
+#ifdef VLM_WITH_CUDA
+// Whether the side paths can ride on the matrix-vector kernel's product by w [N, K] (their a below it) and be finished
+// by low_rank_add's kernel: a of x's dtype [H, K] contiguous and aligned, at most four paths, each bs of x's dtype,
+// contiguous, within N and h.
+bool low_rank_rides(const at::Tensor& x, const at::Tensor& w, const LowRank& lr) {
+  if (lr.empty()) return true;
+  const at::Tensor& a = lr.a;
+  if (lr.paths.size() > static_cast<size_t>(cuda::kLowRankMaxPaths) || !kernel_inputs({&x, &a}) || a.dim() != 2 ||
+      a.size(1) != w.size(1) || !a.is_contiguous() || !aligned16(a))
+    return false;
+  for (const LowRank::Path& p : lr.paths)
+    if (!kernel_inputs({&x, &p.bs}) || p.bs.dim() != 2 || !p.bs.is_contiguous() || p.c0 < 0 ||
+        p.c0 + p.bs.size(0) > w.size(0) || p.o < 0 || p.o + p.bs.size(1) > a.size(0))
+      return false;
+  return true;
+}
+#endif
+
 // The matrix-vector kernel on x's rows: the projection by w (and w_up: SwiGLU; bias: added) and, with norm_weight,
-// the residual add and RMSNorm before it. Returns {h, y} (h = x + residual, or x), or nothing where the kernel does
-// not take these inputs.
+// the residual add and RMSNorm before it; side paths ride on it and are finished by low_rank_add or low_rank_swiglu.
+// Returns {h, y} (h = x + residual, or x), or nothing where the kernel does not take these inputs.
 std::optional<std::pair<at::Tensor, at::Tensor>> try_gemv(const at::Tensor& x, const at::Tensor& residual,
                                                           const at::Tensor& norm_weight, double eps,
                                                           const at::Tensor& w, const at::Tensor& w_up,
-                                                          const at::Tensor& bias) {
+                                                          const at::Tensor& bias, const LowRank& lr = {},
+                                                          const LowRank& lr_up = {}) {
 #ifdef VLM_WITH_CUDA
+  const bool tails = !lr.empty() || !lr_up.empty();
   if (!gemv_inputs(x, {&w}, residual.defined(), norm_weight.defined()) ||
       (w_up.defined() && (!gemv_inputs(x, {&w_up}) || w_up.sizes() != w.sizes())) ||
       (bias.defined() && !(kernel_inputs({&x, &bias}) && bias.dim() == 1 && bias.size(0) == w.size(0))) ||
       (residual.defined() && !(kernel_inputs({&x, &residual}) && residual.sizes() == x.sizes())) ||
       (norm_weight.defined() &&
-       !(kernel_inputs({&x, &norm_weight}) && norm_weight.dim() == 1 && norm_weight.size(0) == x.size(-1))))
+       !(kernel_inputs({&x, &norm_weight}) && norm_weight.dim() == 1 && norm_weight.size(0) == x.size(-1))) ||
+      !low_rank_rides(x, w, lr) || (w_up.defined() && !low_rank_rides(x, w_up, lr_up)) ||
+      (tails && w_up.defined() && (lr.empty() || lr_up.empty() || lr.a.sizes() != lr_up.a.sizes())) ||
+      lr.paths.size() + lr_up.paths.size() > static_cast<size_t>(cuda::kLowRankMaxPaths))
     return std::nullopt;
   const at::Tensor rows = gemv_rows(x);
   const at::Tensor r = residual.defined() ? gemv_rows(residual) : residual;
   const at::Tensor nw = norm_weight.defined() ? gemv_rows(norm_weight) : norm_weight;
   const at::Tensor b = bias.defined() ? bias.contiguous() : bias;
-  at::Tensor y = at::empty(output_sizes(x, w.size(0)), x.options());
+  const int64_t n = w.size(0), n_tail = tails ? lr.a.size(0) : 0;
+  // With side paths: [M, N + H] (SwiGLU: [M, 2, N + H], gate's then up's), finished below.
+  at::Tensor y = at::empty({rows.size(0), tails && w_up.defined() ? 2 : 1, n + n_tail}, x.options());
   at::Tensor h = residual.defined() ? at::empty_like(rows).view(x.sizes()) : x;
   cuda::GemvArgs a;
   a.x = rows.data_ptr();
@@ -747,11 +863,23 @@ std::optional<std::pair<at::Tensor, at::Tensor>> try_gemv(const at::Tensor& x, c
   a.w_up = w_up.defined() ? w_up.data_ptr() : nullptr;
   a.bias = b.defined() ? b.data_ptr() : nullptr;
   a.y = y.data_ptr();
-  a.m = rows.size(0), a.n = w.size(0), a.k = rows.size(1);
+  a.m = rows.size(0), a.n = n + n_tail, a.k = rows.size(1);
   a.weights_settled = SettledWeights::active();
+  if (tails) {
+    a.w_tail = lr.a.data_ptr();
+    a.w_up_tail = w_up.defined() ? lr_up.a.data_ptr() : nullptr;
+    a.n_tail = n_tail;
+    a.raw_pairs = w_up.defined();
+  }
   const int err = cuda::gemv_forward(*elem_type(x.scalar_type()), a, current_stream());
   VLM_CHECK(err == 0, "gemv CUDA kernel failed with CUDA error ", err);
-  return std::make_pair(h, y);
+  if (tails) {
+    const auto base = [&](int i) { return y.select(1, i).narrow(1, 0, n); };
+    const auto low = [&](int i) { return y.select(1, i).narrow(1, n, n_tail); };
+    y = w_up.defined() ? low_rank_swiglu(base(0), low(0), lr, base(1), low(1), lr_up)
+                       : low_rank_add(base(0), low(0), lr);
+  }
+  return std::make_pair(h, y.view(output_sizes(x, n)));
 #else
   return std::nullopt;
 #endif
@@ -766,34 +894,38 @@ std::pair<at::Tensor, at::Tensor> add_norm(const at::Tensor& x, const at::Tensor
 
 }  // namespace
 
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
-  if (auto hy = try_gemv(x, {}, {}, 0.0, w, {}, bias)) return hy->second;
-  return at::linear(x, w, bias);
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const LowRank& low_rank) {
+  if (auto hy = try_gemv(x, {}, {}, 0.0, w, {}, bias, low_rank)) return hy->second;
+  if (low_rank.empty()) return at::linear(x, w, bias);
+  return low_rank_add(at::linear(x, w, bias), at::linear(x, low_rank.a), low_rank);
 }
 
 at::Tensor swiglu_linear_reference(const at::Tensor& x, const at::Tensor& w_gate, const at::Tensor& w_up) {
   return swiglu_reference(linear_reference(x, w_gate), linear_reference(x, w_up));
 }
 
-at::Tensor swiglu_linear(const at::Tensor& x, const at::Tensor& w_gate, const at::Tensor& w_up) {
-  if (auto hy = try_gemv(x, {}, {}, 0.0, w_gate, w_up, {})) return hy->second;
-  return swiglu(ops::linear(x, w_gate), ops::linear(x, w_up));
+at::Tensor swiglu_linear(const at::Tensor& x, const at::Tensor& w_gate, const at::Tensor& w_up,
+                         const LowRank& low_rank_gate, const LowRank& low_rank_up) {
+  if (auto hy = try_gemv(x, {}, {}, 0.0, w_gate, w_up, {}, low_rank_gate, low_rank_up)) return hy->second;
+  return swiglu(ops::linear(x, w_gate, {}, low_rank_gate), ops::linear(x, w_up, {}, low_rank_up));
 }
 
 std::pair<at::Tensor, at::Tensor> add_rms_norm_linear(const at::Tensor& x, const at::Tensor& residual,
                                                       const at::Tensor& norm_weight, double eps, const at::Tensor& w,
-                                                      const at::Tensor& bias) {
-  if (auto hy = try_gemv(x, residual, norm_weight, eps, w, {}, bias)) return *hy;
+                                                      const at::Tensor& bias, const LowRank& low_rank) {
+  if (auto hy = try_gemv(x, residual, norm_weight, eps, w, {}, bias, low_rank)) return *hy;
   auto [h, normed] = add_norm(x, residual, norm_weight, eps);
-  return {h, ops::linear(normed, w, bias)};
+  return {h, ops::linear(normed, w, bias, low_rank)};
 }
 
 std::pair<at::Tensor, at::Tensor> add_rms_norm_swiglu_linear(const at::Tensor& x, const at::Tensor& residual,
                                                              const at::Tensor& norm_weight, double eps,
-                                                             const at::Tensor& w_gate, const at::Tensor& w_up) {
-  if (auto hy = try_gemv(x, residual, norm_weight, eps, w_gate, w_up, {})) return *hy;
+                                                             const at::Tensor& w_gate, const at::Tensor& w_up,
+                                                             const LowRank& low_rank_gate,
+                                                             const LowRank& low_rank_up) {
+  if (auto hy = try_gemv(x, residual, norm_weight, eps, w_gate, w_up, {}, low_rank_gate, low_rank_up)) return *hy;
   auto [h, normed] = add_norm(x, residual, norm_weight, eps);
-  return {h, swiglu_linear(normed, w_gate, w_up)};
+  return {h, swiglu_linear(normed, w_gate, w_up, low_rank_gate, low_rank_up)};
 }
 
 std::shared_ptr<GreedyHead> make_greedy_head(const at::Tensor& weight) {

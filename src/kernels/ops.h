@@ -138,15 +138,46 @@ class SettledWeights {
   bool previous_;
 };
 
+// LoRA side paths riding on a projection for inference (see nn::LinearAdapter::inference_factors): their A factors
+// stacked as `a` [H, K] (H = the sum of their ranks), and for each path the first output column c0 it adds to, where
+// its block of h = x a^T starts (o), and bs = scale * B [n, r] in the projection's dtype: the path adds h[o, o + r)
+// bs^T to the output columns [c0, c0 + n). Empty: none.
+struct LowRank {
+  struct Path {
+    int64_t c0 = 0, o = 0;
+    at::Tensor bs;
+  };
+  at::Tensor a;
+  std::vector<Path> paths;
+  bool empty() const { return paths.empty(); }
+};
+
+// A projection's output y [..., N] finished by its side paths given h [..., H]: each path's columns become
+// addmm(y, h_path, bs^T) (fp32 sums, one rounding), as LoRA's inference forward adds them; a new contiguous tensor.
+// With up (y_up, h_up and its paths), silu(gate) * up of the two finished projections instead (swiglu's numbers).
+// On CUDA one kernel (at most four paths in all).
+at::Tensor low_rank_add(const at::Tensor& y, const at::Tensor& h, const LowRank& low_rank);
+at::Tensor low_rank_add_reference(const at::Tensor& y, const at::Tensor& h, const LowRank& low_rank);
+at::Tensor low_rank_swiglu(const at::Tensor& y, const at::Tensor& h, const LowRank& low_rank, const at::Tensor& y_up,
+                           const at::Tensor& h_up, const LowRank& low_rank_up);
+at::Tensor low_rank_swiglu_reference(const at::Tensor& y, const at::Tensor& h, const LowRank& low_rank,
+                                     const at::Tensor& y_up, const at::Tensor& h_up, const LowRank& low_rank_up);
+
 // x [..., K] times w [N, K] transposed, plus bias [N] when defined: torch's linear. On CUDA, fp16 / bf16 inputs of at
 // most four rows without autograd (a decoding step) go through a matrix-vector kernel that streams w at the memory
 // bandwidth; everything else is torch's linear. The reference computes in fp32 and rounds once.
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias = {});
+// With side paths (low_rank), low_rank_add(linear(x, w, bias), linear(x, low_rank.a), low_rank): the matrix-vector
+// kernel computes h with the output (a below w) and one more kernel finishes.
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias = {},
+                  const LowRank& low_rank = {});
 at::Tensor linear_reference(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias = {});
 
 // swiglu(linear(x, w_gate), linear(x, w_up)) with the same numbers, in one kernel where linear would take its
-// matrix-vector kernel.
-at::Tensor swiglu_linear(const at::Tensor& x, const at::Tensor& w_gate, const at::Tensor& w_up);
+// matrix-vector kernel. With side paths on either, swiglu(linear(x, w_gate, {}, low_rank_gate), linear(x, w_up, {},
+// low_rank_up)): in the matrix-vector kernel's case (both paths' a of one shape) one product gives both projections
+// and their h, and low_rank_swiglu finishes.
+at::Tensor swiglu_linear(const at::Tensor& x, const at::Tensor& w_gate, const at::Tensor& w_up,
+                         const LowRank& low_rank_gate = {}, const LowRank& low_rank_up = {});
 at::Tensor swiglu_linear_reference(const at::Tensor& x, const at::Tensor& w_gate, const at::Tensor& w_up);
 
 // A pre-norm block's residual add and RMSNorm fused into the projection after them: {h, linear(rms_norm(h) *
@@ -155,10 +186,12 @@ at::Tensor swiglu_linear_reference(const at::Tensor& x, const at::Tensor& w_gate
 // the projection run one after the other.
 std::pair<at::Tensor, at::Tensor> add_rms_norm_linear(const at::Tensor& x, const at::Tensor& residual,
                                                       const at::Tensor& norm_weight, double eps, const at::Tensor& w,
-                                                      const at::Tensor& bias = {});
+                                                      const at::Tensor& bias = {}, const LowRank& low_rank = {});
 std::pair<at::Tensor, at::Tensor> add_rms_norm_swiglu_linear(const at::Tensor& x, const at::Tensor& residual,
                                                              const at::Tensor& norm_weight, double eps,
-                                                             const at::Tensor& w_gate, const at::Tensor& w_up);
+                                                             const at::Tensor& w_gate, const at::Tensor& w_up,
+                                                             const LowRank& low_rank_gate = {},
+                                                             const LowRank& low_rank_up = {});
 
 // The greedy next token under a plain LM head without all its logits (CUDA, one row, fp16 / bf16, K a multiple of
 // 16 up to 4096): argmax(linear(x, weight)) exactly as linear's kernel computes the logits (the first index among

@@ -167,8 +167,11 @@ bool LoraAdapter::fused(const at::Tensor& x, const nn::LinearImpl& base) const {
 
 std::pair<at::Tensor, at::Tensor> LoraAdapter::cast_factors(at::ScalarType dtype) {
   CastFactors& c = cast_;
+  // Cast again also when the cached ones were made under inference mode and this call is not: autograd cannot save
+  // inference tensors.
   if (!c.A.defined() || c.dtype != dtype || c.version_A != lora_A._version() || c.version_B != lora_B._version() ||
-      c.data_A != lora_A.data_ptr() || c.data_B != lora_B.data_ptr()) {
+      c.data_A != lora_A.data_ptr() || c.data_B != lora_B.data_ptr() ||
+      (c.A.is_inference() && !c10::InferenceMode::is_enabled())) {
     torch::NoGradGuard no_grad;
     // Fresh tensors (a graph may still hold the old ones), both written by one launch; B scaled in float32 and
     // rounded once.
@@ -182,6 +185,11 @@ std::pair<at::Tensor, at::Tensor> LoraAdapter::cast_factors(at::ScalarType dtype
     c.data_B = lora_B.data_ptr();
   }
   return {c.A, c.Bs};
+}
+
+std::optional<std::pair<at::Tensor, at::Tensor>> LoraAdapter::inference_factors(at::ScalarType dtype) {
+  if (settings_.dora || (settings_.dropout > 0 && is_training())) return std::nullopt;
+  return cast_factors(dtype);
 }
 
 std::optional<nn::LowRankPath> LoraAdapter::low_rank_path(const at::Tensor& x, const nn::LinearImpl& base) const {

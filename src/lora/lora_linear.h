@@ -60,6 +60,9 @@ class LoraAdapter : public nn::LinearAdapter {
   // LoRA W + delta; DoRA m / ||W + delta||_row * (W + delta) (the bias is unchanged in both).
   at::Tensor merged_weight(const at::Tensor& base_weight) const;
 
+  // {A, scale * B} in `dtype` (cached as for the fused functions) unless DoRA or dropout while training.
+  std::optional<std::pair<at::Tensor, at::Tensor>> inference_factors(at::ScalarType dtype) override;
+
   const LoraSettings& settings() const { return settings_; }
   double scale() const { return scale_; }
 

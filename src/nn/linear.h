@@ -4,8 +4,12 @@
 
 #include <memory>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include <torch/torch.h>
+
+#include "kernels/ops.h"
 
 namespace vlm::nn {
 
@@ -28,6 +32,10 @@ class LinearAdapter : public torch::nn::Module {
   // The side path for input x when it is a plain low-rank product, so that layers sharing x may run it inside one
   // grouped node (nn/linear_group.h); nullopt otherwise (the default).
   virtual std::optional<LowRankPath> low_rank_path(const at::Tensor& x, const LinearImpl& base) const;
+  // For inference (autograd off): the side path as factors in `dtype`, A [r, in] and Bs = scale * B [out, r], when it
+  // is a plain low-rank product (LoRA without active dropout, not DoRA); nullopt otherwise (the default). The same
+  // tensors come back until the parameters change.
+  virtual std::optional<std::pair<at::Tensor, at::Tensor>> inference_factors(at::ScalarType dtype);
 };
 
 class LinearImpl : public torch::nn::Module {
@@ -39,6 +47,10 @@ class LinearImpl : public torch::nn::Module {
   at::Tensor forward_swiglu(const at::Tensor& gate, const at::Tensor& up);
   // The base layer alone, without the adapter.
   at::Tensor forward_base(const at::Tensor& x) const;
+  // For inference: the adapter's side path as ops::LowRank (empty without an adapter), or nullopt when the adapter is
+  // not a plain low-rank product. With autograd off, forward runs ops::linear with it: the base product and the side
+  // path's h in one product where the matrix-vector kernel runs, then one kernel adds h Bs^T.
+  std::optional<ops::LowRank> low_rank(at::ScalarType dtype) const;
 
   // Attaches (or with nullptr removes) the adapter, registered as the submodule "adapter".
   void set_adapter(std::shared_ptr<LinearAdapter> adapter);
@@ -52,5 +64,24 @@ class LinearImpl : public torch::nn::Module {
   std::shared_ptr<LinearAdapter> adapter_;
 };
 TORCH_MODULE(Linear);
+
+// Linear layers sharing their input, joined for inference into one product: their weights (and biases, all or none)
+// concatenated along the output, and their side paths as one ops::LowRank over the joined output (A factors
+// stacked). Cached: rebuilt when a weight, bias or factor changes (weights by address and version; factors are new
+// tensors after every change, and are kept here so that their addresses cannot come back).
+class JoinedLinear {
+ public:
+  struct Product {
+    at::Tensor weight, bias;
+    ops::LowRank low_rank;
+  };
+  // nullopt when an adapter of theirs is not a plain low-rank product (LinearImpl::low_rank).
+  const Product* get(const std::vector<LinearImpl*>& layers, at::ScalarType dtype);
+
+ private:
+  Product product_;
+  std::vector<std::pair<const void*, uint32_t>> source_;
+  std::vector<at::Tensor> factors_;
+};
 
 }  // namespace vlm::nn

@@ -639,6 +639,115 @@ TEST(Ops, AddRmsNormLinearCudaMatchesReference) {
       }
 }
 
+namespace {
+
+// Side paths on column blocks {c0, n} of a projection from k inputs, of the given ranks (0: no path on that block),
+// random, in `opts`; A scaled so that h = x A^T is of the order of x.
+vlm::ops::LowRank random_low_rank(int64_t k, const std::vector<std::array<int64_t, 3>>& blocks,
+                                  const at::TensorOptions& opts) {
+  vlm::ops::LowRank lr;
+  std::vector<at::Tensor> a;
+  int64_t o = 0;
+  for (const auto& [c0, n, r] : blocks) {
+    if (r == 0) continue;
+    a.push_back(torch::randn({r, k}, opts) / std::sqrt(static_cast<double>(k)));
+    lr.paths.push_back({c0, o, torch::randn({n, r}, opts)});
+    o += r;
+  }
+  if (!a.empty()) lr.a = at::cat(a, 0);
+  return lr;
+}
+
+// LoRA's definition of a layer with side paths, in float32 from the rounded base product and h: y + h_path Bs^T on
+// each path's columns, rounded once.
+at::Tensor low_rank_definition(const at::Tensor& y, const at::Tensor& h, const vlm::ops::LowRank& lr) {
+  at::Tensor out = y.to(torch::kFloat).clone();
+  for (const auto& p : lr.paths)
+    out.narrow(-1, p.c0, p.bs.size(0)) += h.to(torch::kFloat).narrow(-1, p.o, p.bs.size(1)).matmul(
+        p.bs.to(torch::kFloat).t());
+  return out.to(y.scalar_type());
+}
+
+}  // namespace
+
+// The plain-libtorch path: each path's columns are addmm onto y, the others stay as they were (bit for bit).
+TEST(Ops, LowRankAddIsAddmmOnEachPathsColumns) {
+  torch::manual_seed(14);
+  const auto opts = torch::dtype(torch::kFloat);
+  const at::Tensor y = torch::randn({2, 3, 37}, opts), h = torch::randn({2, 3, 11}, opts);
+  vlm::ops::LowRank lr;
+  lr.paths = {{0, 4, torch::randn({5, 7}, opts)}, {20, 0, torch::randn({9, 4}, opts)}};
+  const at::Tensor got = vlm::ops::low_rank_add(y, h, lr);
+  EXPECT_LT(relative_max_error(got, low_rank_definition(y, h, lr)), 1e-6);
+  EXPECT_TRUE(torch::equal(got.narrow(-1, 5, 15), y.narrow(-1, 5, 15)));
+  EXPECT_TRUE(torch::equal(got.narrow(-1, 29, 8), y.narrow(-1, 29, 8)));
+  const at::Tensor y_up = torch::randn({2, 3, 37}, opts), h_up = torch::randn({2, 3, 6}, opts);
+  vlm::ops::LowRank up;
+  up.paths = {{3, 0, torch::randn({30, 6}, opts)}};
+  EXPECT_TRUE(torch::allclose(vlm::ops::low_rank_swiglu(y, h, lr, y_up, h_up, up),
+                              vlm::ops::swiglu_reference(low_rank_definition(y, h, lr),
+                                                         low_rank_definition(y_up, h_up, up)),
+                              1e-5, 1e-5));
+  vlm::ops::LowRank outside;
+  outside.paths = {{30, 0, torch::randn({9, 4}, opts)}};
+  EXPECT_THROW(vlm::ops::low_rank_add(y, h, outside), std::exception);
+}
+
+// Projections with side paths on CUDA: the matrix-vector kernel with the A factors below the weight and the
+// finishing kernel (fp16 / bf16, at most 4 rows), or torch's products and the finishing kernel (fp32, 5 rows), against
+// LoRA's definition: q/k/v-like blocks with paths of different ranks and one without, one path on a long row, SwiGLU
+// with equal ranks (one product), unequal ranks and a path on gate only (separate products); with and without the
+// residual add and norm before.
+TEST(Ops, LowRankProjectionsCudaMatchTheDefinition) {
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(15);
+  struct Case {
+    int64_t m, k;
+    std::vector<std::array<int64_t, 3>> blocks;  // {c0, n, r}; the projection's width is the blocks' end
+  };
+  const std::vector<Case> cases = {{1, 136, {{0, 48, 4}, {48, 16, 16}, {64, 16, 0}}},
+                                   {3, 8960, {{0, 19, 16}}},
+                                   {4, 200, {{0, 24, 3}, {24, 9, 5}}},
+                                   {5, 64, {{0, 40, 8}, {40, 8, 2}}}};
+  for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16}) {
+    const auto opts = torch::device(torch::kCUDA).dtype(type);
+    const double tol = type == torch::kFloat ? 1e-5 : 2e-2;
+    for (const Case& c : cases) {
+      const int64_t n = c.blocks.back()[0] + c.blocks.back()[1];
+      const std::string what = std::string(c10::toString(type)) + " " + std::to_string(c.m) + "x" +
+                               std::to_string(n) + "x" + std::to_string(c.k);
+      const at::Tensor x = torch::randn({c.m, 1, c.k}, opts), r = torch::randn({c.m, 1, c.k}, opts);
+      const at::Tensor w = torch::randn({n, c.k}, opts) / 8, bias = torch::randn({n}, opts);
+      const at::Tensor nw = torch::rand({c.k}, opts) + 0.5;
+      const vlm::ops::LowRank lr = random_low_rank(c.k, c.blocks, opts);
+      const auto definition = [&](const at::Tensor& in) {
+        return low_rank_definition(vlm::ops::linear_reference(in, w, bias), vlm::ops::linear_reference(in, lr.a), lr);
+      };
+      EXPECT_LT(relative_max_error(vlm::ops::linear(x, w, bias, lr), definition(x)), tol) << what;
+      const auto [h_ref, normed] = vlm::ops::add_rms_norm_reference(x, r, nw, 1e-6);
+      const auto [h, y] = vlm::ops::add_rms_norm_linear(x, r, nw, 1e-6, w, bias, lr);
+      EXPECT_TRUE(torch::equal(h, h_ref)) << what;
+      EXPECT_LT(relative_max_error(y, definition(normed)), tol) << what << " with the norm";
+      // SwiGLU over the first block's width: ranks equal, unequal, or a path on gate only.
+      const int64_t width = c.blocks[0][1], rank = c.blocks[0][2];
+      const at::Tensor wg = torch::randn({width, c.k}, opts) / 8, wu = torch::randn({width, c.k}, opts) / 8;
+      for (const int64_t up_rank : {rank, rank + 1, int64_t{0}}) {
+        const vlm::ops::LowRank lg = random_low_rank(c.k, {{0, width, rank}}, opts),
+                                lu = random_low_rank(c.k, {{0, width, up_rank}}, opts);
+        const auto projection = [&](const at::Tensor& in, const at::Tensor& wt, const vlm::ops::LowRank& l) {
+          const at::Tensor base = vlm::ops::linear_reference(in, wt);
+          return l.empty() ? base : low_rank_definition(base, vlm::ops::linear_reference(in, l.a), l);
+        };
+        const at::Tensor want =
+            vlm::ops::swiglu_reference(projection(normed, wg, lg), projection(normed, wu, lu));
+        const auto [h2, act] = vlm::ops::add_rms_norm_swiglu_linear(x, r, nw, 1e-6, wg, wu, lg, lu);
+        EXPECT_TRUE(torch::equal(h2, h_ref)) << what;
+        EXPECT_LT(relative_max_error(act, want), 3e-2) << what << " SwiGLU, up rank " << up_rank;
+      }
+    }
+  }
+}
+
 TEST(Ops, SwigluGradientsMatchAutogradOfTheReference) {
   torch::manual_seed(14);
   for (auto type : {torch::kDouble, torch::kFloat, torch::kBFloat16}) {

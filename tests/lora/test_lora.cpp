@@ -10,6 +10,8 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "generate/generation.h"
+#include "lora/adapter_io.h"
 #include "lora/attach.h"
 #include "lora/fuse.h"
 #include "lora/lora_test_util.h"
@@ -489,3 +491,33 @@ TEST(LoraModel, Bf16BaseKeepsFloat32AdapterWeights) {
 }
 
 }  // namespace
+
+// Greedy decoding with PEFT's fixture adapter (LoRA on every language-model linear), float32, weights and factors
+// scaled so that the tokens vary: on CUDA (side paths riding on the joined q/k/v product, each finished by its
+// kernel, in captured graphs) the tokens are the CPU path's (plain libtorch: base products, then addmm), and the
+// adapter changes them.
+TEST(LoraModel, CudaDecodingWithAnAdapterMatchesTheCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const vlm::Batch batch = vlm::test::one_image_batch();
+  auto generate = [&](const at::Device& device, bool adapter) {
+    auto m = vlm::load_model(vlm::test::tiny_model_dir(), {at::kFloat, device});
+    if (adapter) vlm::lora::load_adapter(vlm::test::fixture("lora/lora"), *m.model, *m.family);
+    m.model->eval();
+    {
+      torch::NoGradGuard no_grad;
+      for (at::Tensor& t : m.model->parameters()) t.mul_(3.0);
+    }
+    c10::InferenceMode inference;
+    vlm::Batch b = batch;
+    for (at::Tensor* t : {&b.input_ids, &b.attention_mask, &b.pixel_values, &b.image_grid_thw}) *t = t->to(device);
+    vlm::gen::SamplingParams p;
+    p.temperature = 0;
+    vlm::gen::Generation gen(*m.model, b, p, {{}, 24}, {true, device.is_cuda()});
+    while (!gen.done()) gen.step();
+    EXPECT_EQ(gen.graphed(), device.is_cuda());
+    return gen.generated();
+  };
+  const auto cpu = generate(at::kCPU, true);
+  EXPECT_NE(cpu, generate(at::kCPU, false)) << "the adapter changes no token";
+  EXPECT_EQ(generate(at::Device(at::kCUDA, 0), true), cpu);
+}

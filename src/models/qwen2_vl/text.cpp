@@ -43,8 +43,12 @@ at::Tensor TextAttentionImpl::decode_step(const at::Tensor& qkv, const nn::CosSi
 }
 
 bool TextAttentionImpl::can_fuse_qkv(const at::Tensor& x) const {
-  return x.is_cuda() && !at::GradMode::is_enabled() && !q_proj->adapter() && !k_proj->adapter() &&
-         !v_proj->adapter() && q_proj->bias.defined() && k_proj->bias.defined() && v_proj->bias.defined();
+  if (!x.is_cuda() || at::GradMode::is_enabled() || !q_proj->bias.defined() || !k_proj->bias.defined() ||
+      !v_proj->bias.defined())
+    return false;
+  for (const nn::Linear& l : {q_proj, k_proj, v_proj})
+    if (!l->low_rank(x.scalar_type())) return false;
+  return true;
 }
 
 std::array<at::Tensor, 3> TextAttentionImpl::project_qkv(const at::Tensor& x) {
@@ -65,21 +69,14 @@ at::Tensor TextAttentionImpl::project_qkv_joined(const at::Tensor& x) {
 }
 
 at::Tensor TextAttentionImpl::fused_qkv(const at::Tensor& x) {
-  const auto [w, bias] = fused_qkv_weights();
-  return ops::linear(x, w, bias);
+  const nn::JoinedLinear::Product& p = fused_qkv_product(x.scalar_type());
+  return ops::linear(x, p.weight, p.bias, p.low_rank);
 }
 
-std::pair<at::Tensor, at::Tensor> TextAttentionImpl::fused_qkv_weights() {
-  std::vector<std::pair<const void*, uint32_t>> source;
-  for (const at::Tensor* t : {&q_proj->weight, &k_proj->weight, &v_proj->weight, &q_proj->bias, &k_proj->bias,
-                              &v_proj->bias})
-    source.emplace_back(t->data_ptr(), t->is_inference() ? 0u : t->_version());  // inference tensors have none
-  if (source != qkv_source_) {
-    qkv_weight_ = at::cat({q_proj->weight, k_proj->weight, v_proj->weight}, 0);
-    qkv_bias_ = at::cat({q_proj->bias, k_proj->bias, v_proj->bias}, 0);
-    qkv_source_ = std::move(source);
-  }
-  return {qkv_weight_, qkv_bias_};
+const nn::JoinedLinear::Product& TextAttentionImpl::fused_qkv_product(at::ScalarType dtype) {
+  const nn::JoinedLinear::Product* p = qkv_joined_.get({q_proj.get(), k_proj.get(), v_proj.get()}, dtype);
+  VLM_CHECK(p, "the q, k, v projections cannot run joined (an adapter that is not plain LoRA)");
+  return *p;
 }
 
 TextMLPImpl::TextMLPImpl(int64_t hidden, int64_t intermediate, nn::Activation act_) : act(act_) {
@@ -88,8 +85,14 @@ TextMLPImpl::TextMLPImpl(int64_t hidden, int64_t intermediate, nn::Activation ac
   down_proj = register_module("down_proj", nn::Linear(intermediate, hidden, false));
 }
 
-bool TextMLPImpl::fusable() const {
-  return act == nn::Activation::kSilu && !gate_proj->adapter() && !up_proj->adapter();
+bool TextMLPImpl::fusable(at::ScalarType dtype) const {
+  if (act != nn::Activation::kSilu) return false;
+  if (!gate_proj->adapter() && !up_proj->adapter()) return true;
+  return !at::GradMode::is_enabled() && gate_proj->low_rank(dtype) && up_proj->low_rank(dtype);
+}
+
+std::pair<ops::LowRank, ops::LowRank> TextMLPImpl::swiglu_low_ranks(at::ScalarType dtype) const {
+  return {gate_proj->low_rank(dtype).value_or(ops::LowRank{}), up_proj->low_rank(dtype).value_or(ops::LowRank{})};
 }
 
 at::Tensor TextMLPImpl::forward(const at::Tensor& x) {
@@ -100,7 +103,10 @@ at::Tensor TextMLPImpl::forward(const at::Tensor& x) {
         (nn::LinearGroup::trains(gate_up, x) || nn::LinearGroup::trains(down, x)))
       return nn::swiglu_mlp(x, gate_up_group_, gate_up, down_group_, down_proj.get());
   }
-  if (fusable()) return down_proj(ops::swiglu_linear(x, gate_proj->weight, up_proj->weight));
+  if (fusable(x.scalar_type())) {
+    const auto [gate, up] = swiglu_low_ranks(x.scalar_type());
+    return down_proj(ops::swiglu_linear(x, gate_proj->weight, up_proj->weight, gate, up));
+  }
   if (act == nn::Activation::kSilu) return down_proj->forward_swiglu(gate_proj(x), up_proj(x));
   return down_proj(nn::activate(act, gate_proj(x)) * up_proj(x));
 }
@@ -122,14 +128,18 @@ at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const nn::CosSin& rope
 std::pair<at::Tensor, at::Tensor> DecoderLayerImpl::step(const at::Tensor& x, const at::Tensor& pending,
                                                          const nn::CosSin& rope, const nn::AttentionMask& mask,
                                                          nn::KVCache* cache, int64_t layer) {
-  if (rope.positions.defined() && self_attn->can_fuse_qkv(x) && mlp->fusable()) {
-    // A decoding step: each residual add and norm runs inside the projection after it.
-    const auto [w, bias] = self_attn->fused_qkv_weights();
-    const auto [h, qkv] = ops::add_rms_norm_linear(x, pending, input_layernorm->weight, input_layernorm->eps, w, bias);
+  const at::ScalarType dtype = x.scalar_type();
+  if (rope.positions.defined() && self_attn->can_fuse_qkv(x) && mlp->fusable(dtype)) {
+    // A decoding step: each residual add and norm runs inside the projection after it (LoRA side paths ride on the
+    // projections).
+    const nn::JoinedLinear::Product& qkv_product = self_attn->fused_qkv_product(dtype);
+    const auto [h, qkv] = ops::add_rms_norm_linear(x, pending, input_layernorm->weight, input_layernorm->eps,
+                                                   qkv_product.weight, qkv_product.bias, qkv_product.low_rank);
     const at::Tensor attn = self_attn->decode_step(qkv, rope, mask, cache, layer);
+    const auto [gate, up] = mlp->swiglu_low_ranks(dtype);
     const auto [h2, act] = ops::add_rms_norm_swiglu_linear(h, attn, post_attention_layernorm->weight,
                                                            post_attention_layernorm->eps, mlp->gate_proj->weight,
-                                                           mlp->up_proj->weight);
+                                                           mlp->up_proj->weight, gate, up);
     return {h2, mlp->down_proj(act)};
   }
   const auto [h, normed] =

@@ -29,22 +29,21 @@ class TextAttentionImpl : public torch::nn::Module {
   // The decoding step after the projection, from the joined q, k, v projections qkv [B, 1, (H + 2 Hkv) D].
   at::Tensor decode_step(const at::Tensor& qkv, const nn::CosSin& rope, const nn::AttentionMask& mask,
                          nn::KVCache* cache, int64_t layer);
-  // Whether the q, k, v projections of x may run as one over the joined weights, and those weights {w, bias}.
+  // Whether the q, k, v projections of x may run as one over the joined weights (inference on CUDA; LoRA side paths
+  // ride along), and that product.
   bool can_fuse_qkv(const at::Tensor& x) const;
-  std::pair<at::Tensor, at::Tensor> fused_qkv_weights();
+  const nn::JoinedLinear::Product& fused_qkv_product(at::ScalarType dtype);
   nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t heads, kv_heads, head_dim;
 
  private:
   // q, k, v projections [B, L, H*D], [B, L, Hkv*D] x2, or all three side by side [B, L, (H + 2 Hkv) D].
-  // Inference on CUDA without adapters runs one GEMM over the concatenated weights (a decoding step is then one
-  // launch instead of three small ones); the concatenation is cached and rebuilt whenever a weight changes (tracked
-  // by tensor version and address).
+  // Inference on CUDA runs one GEMM over the concatenated weights (a decoding step is then one launch instead of
+  // three small ones), plus one kernel for LoRA side paths; the concatenation is cached (nn::JoinedLinear).
   std::array<at::Tensor, 3> project_qkv(const at::Tensor& x);
   at::Tensor project_qkv_joined(const at::Tensor& x);
   at::Tensor fused_qkv(const at::Tensor& x);
-  at::Tensor qkv_weight_, qkv_bias_;
-  std::vector<std::pair<const void*, uint32_t>> qkv_source_;
+  nn::JoinedLinear qkv_joined_;
   // Training with frozen projections: q, k, v (and their LoRA side paths) as one node.
   nn::LinearGroup qkv_group_;
 };
@@ -54,8 +53,10 @@ class TextMLPImpl : public torch::nn::Module {
  public:
   TextMLPImpl(int64_t hidden, int64_t intermediate, nn::Activation act);
   at::Tensor forward(const at::Tensor& x);
-  // SwiGLU without adapters on gate and up: their products and the activation may run as one (ops::swiglu_linear).
-  bool fusable() const;
+  // SwiGLU where gate and up have no adapters, or (autograd off) plain LoRA side paths: their products and the
+  // activation may run as one (ops::swiglu_linear, given swiglu_low_ranks).
+  bool fusable(at::ScalarType dtype) const;
+  std::pair<ops::LowRank, ops::LowRank> swiglu_low_ranks(at::ScalarType dtype) const;
   nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
   nn::Activation act;
 
