@@ -82,7 +82,10 @@ def bench_vlm(batch, eager=False, env=None, adapter=None):
         cmd.append("--eager")
     if adapter:
         cmd += ["--adapter", adapter]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, **(env or {})}).stdout
+    run = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if run.returncode != 0:
+        sys.exit("%s failed (%d): %s" % (" ".join(cmd), run.returncode, run.stderr.strip()))
+    out = run.stdout
     print(out.strip())
     return json.loads(out.strip().splitlines()[-1])["summary"]
 

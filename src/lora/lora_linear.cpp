@@ -165,11 +165,18 @@ bool LoraAdapter::fused(const at::Tensor& x, const nn::LinearImpl& base) const {
          (x.requires_grad() || lora_A.requires_grad() || lora_B.requires_grad());
 }
 
+namespace {
+
+// A tensor's version counter; inference tensors (an adapter loaded under inference mode) have none and never change.
+int64_t version_of(const at::Tensor& t) { return t.is_inference() ? 0 : static_cast<int64_t>(t._version()); }
+
+}  // namespace
+
 std::pair<at::Tensor, at::Tensor> LoraAdapter::cast_factors(at::ScalarType dtype) {
   CastFactors& c = cast_;
   // Cast again also when the cached ones were made under inference mode and this call is not: autograd cannot save
   // inference tensors.
-  if (!c.A.defined() || c.dtype != dtype || c.version_A != lora_A._version() || c.version_B != lora_B._version() ||
+  if (!c.A.defined() || c.dtype != dtype || c.version_A != version_of(lora_A) || c.version_B != version_of(lora_B) ||
       c.data_A != lora_A.data_ptr() || c.data_B != lora_B.data_ptr() ||
       (c.A.is_inference() && !c10::InferenceMode::is_enabled())) {
     torch::NoGradGuard no_grad;
@@ -179,8 +186,8 @@ std::pair<at::Tensor, at::Tensor> LoraAdapter::cast_factors(at::ScalarType dtype
     c.Bs = at::empty(lora_B.sizes(), lora_B.options().dtype(dtype));
     ops::cast_scale({{lora_A.detach(), c.A, 1.0}, {lora_B.detach(), c.Bs, scale_}});
     c.dtype = dtype;
-    c.version_A = lora_A._version();
-    c.version_B = lora_B._version();
+    c.version_A = version_of(lora_A);
+    c.version_B = version_of(lora_B);
     c.data_A = lora_A.data_ptr();
     c.data_B = lora_B.data_ptr();
   }
