@@ -5,7 +5,7 @@ import time
 import torch
 from peft import LoraConfig, get_peft_model
 
-TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+from shapes import LORA_TARGETS as TARGETS
 
 
 def lora_model(model, adapter_dir):

@@ -21,8 +21,7 @@ import time
 import torch
 import transformers
 
-from anchor import TARGETS
-from shapes import QWEN2_VL_2B, make_model as make_model_of
+from shapes import QWEN2_VL_2B, make_model as make_model_of, with_random_lora
 
 parser = argparse.ArgumentParser()
 parser.add_argument("build")
@@ -90,19 +89,6 @@ def bench_vlm(batch, eager=False, env=None, adapter=None):
     return json.loads(out.strip().splitlines()[-1])["summary"]
 
 
-def with_lora(model):
-    """The PEFT model (adapter applied, not merged, as PeftModel.from_pretrained gives it), saved to ADAPTER_DIR."""
-    from peft import LoraConfig, get_peft_model
-    torch.manual_seed(1)
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=TARGETS))
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0.0, 0.02)
-    model.save_pretrained(ADAPTER_DIR)
-    return model.eval()
-
-
 def host_cpu():
     """The host's CPU model: transformers' decoding is host-bound, so its speed (and every ratio) follows it."""
     try:
@@ -145,7 +131,7 @@ def main():
         lora = name == "lora"
         batch = 1 if lora else int(name)
         if lora:
-            model = with_lora(model)
+            model = with_random_lora(model, ADAPTER_DIR)
         hf = bench_transformers(model, batch)
         ours = bench_vlm(batch, adapter=ADAPTER_DIR if lora else None)
         plain1 = batch == 1 and not lora

@@ -30,3 +30,20 @@ def make_model(config, folder, dtype=torch.bfloat16, seed=0):
     if not os.path.exists(os.path.join(folder, "config.json")):
         model.save_pretrained(folder)
     return model
+
+
+LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+
+
+def with_random_lora(model, folder, seed=1):
+    """The PEFT model of `model` with LoRA r16 / alpha 32 (no dropout) on every language-model linear, B random (so
+    that it changes the output), applied and not merged (as PeftModel.from_pretrained gives it); saved to `folder`."""
+    from peft import LoraConfig, get_peft_model
+    torch.manual_seed(seed)
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=LORA_TARGETS))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0.0, 0.02)
+    model.save_pretrained(folder)
+    return model.eval()

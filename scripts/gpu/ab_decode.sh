@@ -9,7 +9,8 @@
 #   ROUNDS=3 TIMELINE=1 scripts/gpu/ab_decode.sh x.patch y.patch
 # VARIANTS="a:X=1,Y=2 b:X=3" also runs the last version built under each such environment, as version <last>@a etc.
 # (run-time switches of one build).
-# BATCH=16 measures that batch instead of 1, BATCH="1 16" both (a timeline takes the first). Prints one line a run
+# BATCH=16 measures that batch instead of 1, BATCH="1 16" both (a timeline takes the first); "lora" is batch 1 with a
+# random LoRA adapter on every language-model linear (scripts/bench/shapes.py), applied and not merged. Prints one line a run
 # ("<version> batch <b> <tok/s> <hash of the generated ids>": versions that decode alike print the same hash) and the
 # mean of each version and batch; the timelines go to $OUT when it is set.
 set -eo pipefail
@@ -17,8 +18,10 @@ source scripts/gpu/env.sh
 ROUNDS=${ROUNDS:-2}
 MODEL=/tmp/vlm-bench/qwen2-vl-2b
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-[ -f "$MODEL/config.json" ] || python3 -c "import sys; sys.path.insert(0, 'scripts/bench'); from shapes import \
-QWEN2_VL_2B, make_model; make_model(QWEN2_VL_2B, '$MODEL')" >/dev/null 2>&1 &
+ADAPTER=/tmp/vlm-bench/qwen2-vl-2b-lora
+[ -f "$ADAPTER/adapter_config.json" ] || python3 -c "import sys; sys.path.insert(0, 'scripts/bench'); from shapes \
+import QWEN2_VL_2B, make_model, with_random_lora; m = make_model(QWEN2_VL_2B, '$MODEL'); \
+'lora' in '${BATCH:-}'.split() and with_random_lora(m, '$ADAPTER')" >/dev/null 2>&1 &
 
 # A warm machine keeps build-gpu from the last call, while the copied sources may carry older times than its objects
 # (a patch applied and reversed there): start from an empty build.
@@ -74,7 +77,8 @@ rm -f /tmp/ab/*.txt
 for ((round = 0; round < ROUNDS; round++)); do
   for batch in "${batches[@]}"; do
     for v in "${versions[@]}"; do
-      out=$(run_version OFF "$v" $args --batch "$batch")
+      if [ "$batch" = lora ]; then batch_args="--batch 1 --adapter $ADAPTER"; else batch_args="--batch $batch"; fi
+      out=$(run_version OFF "$v" $args $batch_args)
       tok=$(echo "$out" | grep summary | grep -o '"decode_tokens_per_s": [0-9.]*' | awk '{print $2}')
       ids=$(echo "$out" | grep -o '"ids_hash": "[0-9a-f]*"' | tail -1 | awk '{print $2}')
       echo "${v%%:*} batch $batch $tok $ids" | tee -a "/tmp/ab/${v%%:*}-$batch.txt"
