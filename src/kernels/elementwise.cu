@@ -117,44 +117,85 @@ __global__ void swiglu_backward_kernel(const T* __restrict__ gate, const T* __re
   }
 }
 
-// Output column c of a projection finished by the paths [first, last) (low_rank_add_forward): y[c] plus the path
-// holding c, rounded once, as a float (y[c] alone when no path holds it). Indices into the paths are unrolled, so the
-// arguments stay in parameter space.
-template <typename T>
-__device__ __forceinline__ float low_rank_finished(const LowRankAddArgs& a, int first, int last, const T* y,
-                                                   const T* h, int64_t c) {
-  const float base = to_f(y[c]);
+// The path among [first, last) whose output columns hold c, or -1 (indices unrolled, so that the arguments stay in
+// parameter space).
+__device__ __forceinline__ int low_rank_path_of(const LowRankAddArgs& a, int first, int last, int64_t c) {
+  int found = -1;
 #pragma unroll
-  for (int p = 0; p < kLowRankMaxPaths; ++p) {
-    const LowRankPath& path = a.path[p];
-    if (p < first || p >= last || c < path.c0 || c >= path.c0 + path.n) continue;
-    const T* bs = static_cast<const T*>(path.bs) + (c - path.c0) * path.r;
-    float acc = 0.f;
-    for (int64_t j = 0; j < path.r; ++j) acc = fmaf(to_f(h[path.o + j]), to_f(bs[j]), acc);
-    return to_f(from_f<T>(base + acc));
-  }
-  return base;
+  for (int p = 0; p < kLowRankMaxPaths; ++p)
+    if (p >= first && p < last && c >= a.path[p].c0 && c < a.path[p].c0 + a.path[p].n) found = p;
+  return found;
 }
 
-// One thread an output column of a row (blockIdx.y). It starts after the product before it and releases the next
-// kernel at once (that one's weights load while this one runs).
-template <typename T, bool kSwiglu, bool kCarved>
+__device__ __forceinline__ LowRankPath low_rank_path_at(const LowRankAddArgs& a, int p) {
+  LowRankPath out;
+#pragma unroll
+  for (int q = 0; q < kLowRankMaxPaths; ++q)
+    if (q == p) out = a.path[q];
+  return out;
+}
+
+// One thread's row of a path's factor bs (output column c), in registers when every path's rank is R (R > 0: R
+// elements in 16-byte loads), else read in the sum (R = 0).
+template <typename T, int R>
+struct FactorRow {
+  static constexpr int kLoads = R > 0 ? R * static_cast<int>(sizeof(T)) / 16 : 1;
+  uint4 v[kLoads];
+  const T* row = nullptr;
+  __device__ __forceinline__ void load(const LowRankPath& path, int64_t c) {
+    row = static_cast<const T*>(path.bs) + (c - path.c0) * path.r;
+    if constexpr (R > 0)
+#pragma unroll
+      for (int i = 0; i < kLoads; ++i) v[i] = reinterpret_cast<const uint4*>(row)[i];
+  }
+  // y + sum_j h[j] * bs[j] in fp32 (j ascending), rounded once, as a float.
+  __device__ __forceinline__ float finish(float y, const T* h, int64_t r) const {
+    float acc = 0.f;
+    if constexpr (R > 0) {
+      const auto* b = reinterpret_cast<const T*>(v);
+#pragma unroll
+      for (int j = 0; j < R; ++j) acc = fmaf(to_f(h[j]), to_f(b[j]), acc);
+    } else {
+      for (int64_t j = 0; j < r; ++j) acc = fmaf(to_f(h[j]), to_f(row[j]), acc);
+    }
+    return to_f(from_f<T>(y + acc));
+  }
+};
+
+// One thread an output column of a row (blockIdx.y): it finds its path (gate's and up's with SwiGLU), loads its factor
+// rows (before the dependent-launch wait where the weights are settled), waits for the product before it, releases the
+// next kernel at once (that one's weights load while this one runs) and finishes its column.
+template <typename T, bool kSwiglu, bool kCarved, int R>
 __global__ void low_rank_add_kernel(LowRankAddArgs a) {
+  const int64_t m = blockIdx.y, c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  const bool live = c < a.n_out;
+  const int pg = live ? low_rank_path_of(a, 0, kSwiglu ? a.gate_paths : a.paths, c) : -1;
+  const int pu = kSwiglu && live ? low_rank_path_of(a, a.gate_paths, a.paths, c) : -1;
+  const LowRankPath gate = low_rank_path_at(a, pg), up = low_rank_path_at(a, pu);
+  FactorRow<T, R> fg, fu;
+  if (a.weights_settled) {
+    if (pg >= 0) fg.load(gate, c);
+    if (pu >= 0) fu.load(up, c);
+  }
   wait_for_producers();
   allow_dependents();
-  const int64_t m = blockIdx.y, c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (c >= a.n_out) return;
+  if (!live) return;
+  if (!a.weights_settled) {
+    if (pg >= 0) fg.load(gate, c);
+    if (pu >= 0) fu.load(up, c);
+  }
   const int64_t y_row = m * a.y_row, h_row = m * a.h_row;
   const auto* y = static_cast<const T*>(a.y) + y_row;
   const auto* h = static_cast<const T*>(a.h) + h_row;
+  const float g = pg >= 0 ? fg.finish(to_f(y[c]), h + gate.o, gate.r) : to_f(y[c]);
   T* out = static_cast<T*>(a.out) + m * a.n_out;
   if constexpr (kSwiglu) {
-    const float g = low_rank_finished<T>(a, 0, a.gate_paths, y, h, c);
-    const float u = low_rank_finished<T>(a, a.gate_paths, a.paths, static_cast<const T*>(a.y_up) + y_row,
-                                         static_cast<const T*>(a.h_up) + h_row, c);
+    const auto* y_up = static_cast<const T*>(a.y_up) + y_row;
+    const auto* h_up = static_cast<const T*>(a.h_up) + h_row;
+    const float u = pu >= 0 ? fu.finish(to_f(y_up[c]), h_up + up.o, up.r) : to_f(y_up[c]);
     out[c] = from_f<T>(g / (1.f + __expf(-g)) * u);  // swiglu_kernel's numbers
   } else {
-    out[c] = from_f<T>(low_rank_finished<T>(a, 0, a.paths, y, h, c));
+    out[c] = from_f<T>(g);
   }
 }
 
@@ -313,12 +354,23 @@ int low_rank_add_forward(ElemType type, const LowRankAddArgs& a, void* stream) {
   const dim3 grid(static_cast<unsigned>((a.n_out + kThreads - 1) / kThreads), static_cast<unsigned>(a.m));
   return dispatch(type, [&](auto tag) {
     using T = decltype(tag);
-    const auto kernel = [&](auto carved) {
+    // Factor rows in registers where every path has rank kRegisterRank and 16-byte aligned rows.
+    constexpr int kRegisterRank = 16;
+    bool registers = a.paths > 0;
+    for (int p = 0; p < a.paths; ++p)
+      registers = registers && a.path[p].r == kRegisterRank && (kRegisterRank * sizeof(T)) % 16 == 0 &&
+                  aligned16({a.path[p].bs});
+    const auto kernel = [&](auto carved, auto rank) {
       constexpr bool kCarved = decltype(carved)::value;
-      return swiglu ? with_decode_carveout<low_rank_add_kernel<T, true, kCarved>, kCarved>()
-                    : with_decode_carveout<low_rank_add_kernel<T, false, kCarved>, kCarved>();
+      constexpr int R = decltype(rank)::value;
+      return swiglu ? with_decode_carveout<low_rank_add_kernel<T, true, kCarved, R>, kCarved>()
+                    : with_decode_carveout<low_rank_add_kernel<T, false, kCarved, R>, kCarved>();
     };
-    return launch_dependent(decode_carveout_for(a.m) ? kernel(std::true_type{}) : kernel(std::false_type{}), grid,
+    const auto pick = [&](auto carved) {
+      return registers ? kernel(carved, std::integral_constant<int, kRegisterRank>{})
+                       : kernel(carved, std::integral_constant<int, 0>{});
+    };
+    return launch_dependent(decode_carveout_for(a.m) ? pick(std::true_type{}) : pick(std::false_type{}), grid,
                             kThreads, 0, stream, a);
   });
 }

@@ -168,6 +168,9 @@ struct LowRankAddArgs {
   int64_t y_row = 0, h_row = 0, m = 0, n_out = 0;
   int paths = 0, gate_paths = 0;
   LowRankPath path[kLowRankMaxPaths];
+  // No kernel that may still run when this one starts writes a bs (GemvArgs::weights_settled): each thread loads its
+  // factor rows before the dependent-launch wait.
+  bool weights_settled = false;
 };
 int low_rank_add_forward(ElemType type, const LowRankAddArgs& args, void* stream);
 

@@ -765,6 +765,7 @@ std::optional<at::Tensor> try_low_rank_kernel(const at::Tensor& y, const at::Ten
     for (const LowRank::Path& p : l->paths)
       a.path[a.paths++] = {p.c0, p.bs.size(0), p.o, p.bs.size(1), p.bs.data_ptr()};
   a.gate_paths = static_cast<int>(lr.paths.size());
+  a.weights_settled = SettledWeights::active();
   const int err = cuda::low_rank_add_forward(*elem_type(y.scalar_type()), a, current_stream());
   VLM_CHECK(err == 0, "low-rank add CUDA kernel failed with CUDA error ", err);
   return out;

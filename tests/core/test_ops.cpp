@@ -697,7 +697,8 @@ TEST(Ops, LowRankAddIsAddmmOnEachPathsColumns) {
 // finishing kernel (fp16 / bf16, at most 4 rows), or torch's products and the finishing kernel (fp32, 5 rows), against
 // LoRA's definition: q/k/v-like blocks with paths of different ranks and one without, one path on a long row, SwiGLU
 // with equal ranks (one product), unequal ranks and a path on gate only (separate products); with and without the
-// residual add and norm before.
+// residual add and norm before; the finishing kernel's factor rows in registers (every rank 16) or read in its sums,
+// loaded before the dependent-launch wait (settled weights) or after it.
 TEST(Ops, LowRankProjectionsCudaMatchTheDefinition) {
   if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
   torch::manual_seed(15);
@@ -723,7 +724,14 @@ TEST(Ops, LowRankProjectionsCudaMatchTheDefinition) {
       const auto definition = [&](const at::Tensor& in) {
         return low_rank_definition(vlm::ops::linear_reference(in, w, bias), vlm::ops::linear_reference(in, lr.a), lr);
       };
-      EXPECT_LT(relative_max_error(vlm::ops::linear(x, w, bias, lr), definition(x)), tol) << what;
+      for (const bool settled : {false, true}) {  // factor rows loaded before the wait (rank 16: in registers)
+        if (settled) torch::cuda::synchronize();  // (the factors were written just before: see LinearCudaMatches...)
+        std::optional<vlm::ops::SettledWeights> guard;
+        if (settled) guard.emplace();
+        const at::Tensor y = vlm::ops::linear(x, w, bias, lr);
+        guard.reset();
+        EXPECT_LT(relative_max_error(y, definition(x)), tol) << what << " settled " << settled;
+      }
       const auto [h_ref, normed] = vlm::ops::add_rms_norm_reference(x, r, nw, 1e-6);
       const auto [h, y] = vlm::ops::add_rms_norm_linear(x, r, nw, 1e-6, w, bias, lr);
       EXPECT_TRUE(torch::equal(h, h_ref)) << what;
@@ -740,9 +748,16 @@ TEST(Ops, LowRankProjectionsCudaMatchTheDefinition) {
         };
         const at::Tensor want =
             vlm::ops::swiglu_reference(projection(normed, wg, lg), projection(normed, wu, lu));
-        const auto [h2, act] = vlm::ops::add_rms_norm_swiglu_linear(x, r, nw, 1e-6, wg, wu, lg, lu);
-        EXPECT_TRUE(torch::equal(h2, h_ref)) << what;
-        EXPECT_LT(relative_max_error(act, want), 3e-2) << what << " SwiGLU, up rank " << up_rank;
+        for (const bool settled : {false, true}) {
+          if (settled) torch::cuda::synchronize();
+          std::optional<vlm::ops::SettledWeights> guard;
+          if (settled) guard.emplace();
+          const auto [h2, act] = vlm::ops::add_rms_norm_swiglu_linear(x, r, nw, 1e-6, wg, wu, lg, lu);
+          guard.reset();
+          EXPECT_TRUE(torch::equal(h2, h_ref)) << what;
+          EXPECT_LT(relative_max_error(act, want), 3e-2) << what << " SwiGLU, up rank " << up_rank << " settled "
+                                                         << settled;
+        }
       }
     }
   }
