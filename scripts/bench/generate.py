@@ -28,6 +28,9 @@ parser.add_argument("build")
 parser.add_argument("out_json", nargs="?")
 parser.add_argument("--rows", default="1,16,lora", help="comma-separated: a batch size, or lora")
 args = parser.parse_args()
+for row in args.rows.split(","):
+    if row != "lora" and not (row.isdigit() and int(row) > 0):
+        parser.error("--rows: %r is neither a batch size nor lora" % row)
 build, out_json = args.build, args.out_json
 MODEL_DIR = "/tmp/vlm-bench/qwen2-vl-2b"
 ADAPTER_DIR = "/tmp/vlm-bench/qwen2-vl-2b-lora"

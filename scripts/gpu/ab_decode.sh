@@ -19,9 +19,10 @@ ROUNDS=${ROUNDS:-2}
 MODEL=/tmp/vlm-bench/qwen2-vl-2b
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 ADAPTER=/tmp/vlm-bench/qwen2-vl-2b-lora
-[ -f "$ADAPTER/adapter_config.json" ] || python3 -c "import sys; sys.path.insert(0, 'scripts/bench'); from shapes \
+want_adapter=$([[ " ${BATCH:-} " == *" lora "* ]] && [ ! -f "$ADAPTER/adapter_config.json" ] && echo 1 || true)
+[ -f "$MODEL/config.json" ] && [ -z "$want_adapter" ] || python3 -c "import sys; sys.path.insert(0, 'scripts/bench'); from shapes \
 import QWEN2_VL_2B, make_model, with_random_lora; m = make_model(QWEN2_VL_2B, '$MODEL'); \
-'lora' in '${BATCH:-}'.split() and with_random_lora(m, '$ADAPTER')" >/dev/null 2>&1 &
+'$want_adapter' and with_random_lora(m, '$ADAPTER')" >/dev/null 2>&1 &
 
 # A warm machine keeps build-gpu from the last call, while the copied sources may carry older times than its objects
 # (a patch applied and reversed there): start from an empty build.

@@ -85,14 +85,13 @@ TextMLPImpl::TextMLPImpl(int64_t hidden, int64_t intermediate, nn::Activation ac
   down_proj = register_module("down_proj", nn::Linear(intermediate, hidden, false));
 }
 
-bool TextMLPImpl::fusable(at::ScalarType dtype) const {
-  if (act != nn::Activation::kSilu) return false;
-  if (!gate_proj->adapter() && !up_proj->adapter()) return true;
-  return !at::GradMode::is_enabled() && gate_proj->low_rank(dtype) && up_proj->low_rank(dtype);
-}
-
-std::pair<ops::LowRank, ops::LowRank> TextMLPImpl::swiglu_low_ranks(at::ScalarType dtype) const {
-  return {gate_proj->low_rank(dtype).value_or(ops::LowRank{}), up_proj->low_rank(dtype).value_or(ops::LowRank{})};
+std::optional<std::pair<ops::LowRank, ops::LowRank>> TextMLPImpl::fused_low_ranks(at::ScalarType dtype) const {
+  if (act != nn::Activation::kSilu) return std::nullopt;
+  if (!gate_proj->adapter() && !up_proj->adapter()) return std::make_pair(ops::LowRank{}, ops::LowRank{});
+  if (at::GradMode::is_enabled()) return std::nullopt;
+  auto gate = gate_proj->low_rank(dtype), up = up_proj->low_rank(dtype);
+  if (!gate || !up) return std::nullopt;
+  return std::make_pair(std::move(*gate), std::move(*up));
 }
 
 at::Tensor TextMLPImpl::forward(const at::Tensor& x) {
@@ -103,10 +102,8 @@ at::Tensor TextMLPImpl::forward(const at::Tensor& x) {
         (nn::LinearGroup::trains(gate_up, x) || nn::LinearGroup::trains(down, x)))
       return nn::swiglu_mlp(x, gate_up_group_, gate_up, down_group_, down_proj.get());
   }
-  if (fusable(x.scalar_type())) {
-    const auto [gate, up] = swiglu_low_ranks(x.scalar_type());
-    return down_proj(ops::swiglu_linear(x, gate_proj->weight, up_proj->weight, gate, up));
-  }
+  if (const auto low_ranks = fused_low_ranks(x.scalar_type()))
+    return down_proj(ops::swiglu_linear(x, gate_proj->weight, up_proj->weight, low_ranks->first, low_ranks->second));
   if (act == nn::Activation::kSilu) return down_proj->forward_swiglu(gate_proj(x), up_proj(x));
   return down_proj(nn::activate(act, gate_proj(x)) * up_proj(x));
 }
@@ -129,17 +126,18 @@ std::pair<at::Tensor, at::Tensor> DecoderLayerImpl::step(const at::Tensor& x, co
                                                          const nn::CosSin& rope, const nn::AttentionMask& mask,
                                                          nn::KVCache* cache, int64_t layer) {
   const at::ScalarType dtype = x.scalar_type();
-  if (rope.positions.defined() && self_attn->can_fuse_qkv(x) && mlp->fusable(dtype)) {
+  const auto mlp_low_ranks = rope.positions.defined() ? mlp->fused_low_ranks(dtype) : std::nullopt;
+  if (mlp_low_ranks && self_attn->can_fuse_qkv(x)) {
     // A decoding step: each residual add and norm runs inside the projection after it (LoRA side paths ride on the
     // projections).
     const nn::JoinedLinear::Product& qkv_product = self_attn->fused_qkv_product(dtype);
     const auto [h, qkv] = ops::add_rms_norm_linear(x, pending, input_layernorm->weight, input_layernorm->eps,
                                                    qkv_product.weight, qkv_product.bias, qkv_product.low_rank);
     const at::Tensor attn = self_attn->decode_step(qkv, rope, mask, cache, layer);
-    const auto [gate, up] = mlp->swiglu_low_ranks(dtype);
     const auto [h2, act] = ops::add_rms_norm_swiglu_linear(h, attn, post_attention_layernorm->weight,
                                                            post_attention_layernorm->eps, mlp->gate_proj->weight,
-                                                           mlp->up_proj->weight, gate, up);
+                                                           mlp->up_proj->weight, mlp_low_ranks->first,
+                                                           mlp_low_ranks->second);
     return {h2, mlp->down_proj(act)};
   }
   const auto [h, normed] =

@@ -53,10 +53,9 @@ class TextMLPImpl : public torch::nn::Module {
  public:
   TextMLPImpl(int64_t hidden, int64_t intermediate, nn::Activation act);
   at::Tensor forward(const at::Tensor& x);
-  // SwiGLU where gate and up have no adapters, or (autograd off) plain LoRA side paths: their products and the
-  // activation may run as one (ops::swiglu_linear, given swiglu_low_ranks).
-  bool fusable(at::ScalarType dtype) const;
-  std::pair<ops::LowRank, ops::LowRank> swiglu_low_ranks(at::ScalarType dtype) const;
+  // Where gate, up and the activation may run as one (ops::swiglu_linear): SwiGLU with no adapters on gate and up,
+  // or (autograd off) plain LoRA side paths; then gate's and up's side paths (empty without adapters).
+  std::optional<std::pair<ops::LowRank, ops::LowRank>> fused_low_ranks(at::ScalarType dtype) const;
   nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
   nn::Activation act;
 
