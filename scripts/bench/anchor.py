@@ -1,5 +1,5 @@
-"""The transformers + PEFT side shared by the training benchmarks: LoRA r16 / alpha 32 (no dropout) on every
-language-model linear, AdamW (lr 1e-4, no weight decay) and one timed training step with clipping at 1.0."""
+"""The transformers + PEFT side shared by the training benchmarks: LoRA r16 / alpha 32 (no dropout unless asked) on
+every language-model linear, AdamW (lr 1e-4, no weight decay) and one timed training step with clipping at 1.0."""
 import time
 
 import torch
@@ -8,10 +8,10 @@ from peft import LoraConfig, get_peft_model
 from shapes import LORA_TARGETS as TARGETS
 
 
-def lora_model(model, adapter_dir):
-    """The PEFT model, its initial adapter saved to adapter_dir (vlm starts from it), its trainable parameters and
-    their optimizer."""
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=TARGETS))
+def lora_model(model, adapter_dir, dropout=0.0):
+    """The PEFT model, its initial adapter saved to adapter_dir (vlm starts from it, with the same lora_dropout), its
+    trainable parameters and their optimizer."""
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=dropout, target_modules=TARGETS))
     model.save_pretrained(adapter_dir)
     params = [p for p in model.parameters() if p.requires_grad]
     return model, params, torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Issue 8's fixed training workload, vlm against transformers + PEFT on the same card in one run: a Qwen2-VL-2B-shaped
-model with random weights (bf16, SDPA), LoRA r16 / alpha 32 on every language-model linear (no dropout), batch 4,
+model with random weights (bf16, SDPA), LoRA r16 / alpha 32 on every language-model linear (dropout: --dropout P,
+default none), batch 4,
 each sample one 448x448 image (256 merged image tokens) + 256 text tokens, all text tokens labelled; AdamW lr 1e-4,
 no weight decay, clipping at 1.0. Both start from the same PEFT adapter (written here) and train on the same batches
-(written here to a safetensors file that bench_train reads), so their losses are compared step by step.
+(written here to a safetensors file that bench_train reads), so their losses are compared step by step (with dropout
+the two draw different masks: the losses then agree in size only).
 
 Reports step time (median over the steps after the first 5), tokens/s, peak memory, the losses of both and their
 largest difference, and model FLOP utilisation, with the FLOP count stated: the forward of the vision tower and of
@@ -11,7 +13,11 @@ the language model, plus the language model's input gradients (the base is froze
 LoRA's, which are negligible), plus attention (forward and backward), at 989 TFLOP/s dense bf16 for an H100 SXM
 (H200: the same).
 
-    python3 scripts/bench/train_lora.py BUILD_DIR [OUT_JSON] [--steps 20] [--gradient-checkpointing]
+    python3 scripts/bench/train_lora.py BUILD_DIR [OUT_JSON] [--steps 20] [--gradient-checkpointing] [--dropout P]
+        [--baseline-build DIR]
+
+--baseline-build runs a second build's bench_train on the same workload too (an earlier version, for an A/B in the
+same run), reported as "vlm (baseline)".
 """
 import argparse
 import json
@@ -53,8 +59,8 @@ def make_inputs(config, steps):
                 image_grid_thw=torch.tensor([[1, grid, grid]] * BATCH))
 
 
-def train_transformers(model, inputs, steps, checkpointing):
-    model, params, opt = lora_model(model, ADAPTER_DIR)
+def train_transformers(model, inputs, steps, checkpointing, dropout):
+    model, params, opt = lora_model(model, ADAPTER_DIR, dropout)
     if checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
@@ -114,27 +120,36 @@ def main():
     p.add_argument("out_json", nargs="?")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument("--dropout", type=float, default=0.0, help="lora_dropout of both")
+    p.add_argument("--baseline-build", help="another build whose bench_train runs the same workload")
     args = p.parse_args()
     os.makedirs(WORK, exist_ok=True)
     model = make_model(QWEN2_VL_2B, MODEL_DIR)
     inputs = make_inputs(QWEN2_VL_2B, args.steps)
     save_file({k: v.contiguous() for k, v in inputs.items()}, INPUTS)
-    hf = train_transformers(model, inputs, args.steps, args.gradient_checkpointing)
+    hf = train_transformers(model, inputs, args.steps, args.gradient_checkpointing, args.dropout)
     del model
     torch.cuda.empty_cache()
     ours = train_vlm(args.build, args.gradient_checkpointing)
+    baseline = train_vlm(args.baseline_build, args.gradient_checkpointing) if args.baseline_build else None
     tokens = BATCH * inputs["input_ids"].shape[-1]
     flops = flops_per_step(QWEN2_VL_2B)
     diffs = [abs(a - b) for a, b in zip(hf["losses"], ours["losses"])]
     result = dict(card=torch.cuda.get_device_name(), torch=torch.__version__, transformers=transformers.__version__,
-                  gradient_checkpointing=args.gradient_checkpointing, tokens_per_step=tokens, flops_per_step=flops,
+                  gradient_checkpointing=args.gradient_checkpointing, dropout=args.dropout, tokens_per_step=tokens,
+                  flops_per_step=flops,
                   transformers_peft=dict(hf, tokens_per_s=tokens * 1000 / hf["step_ms"],
                                          mfu=flops / (hf["step_ms"] / 1000) / PEAK_FLOPS),
                   vlm=dict(ours, mfu=flops / (ours["step_ms"] / 1000) / PEAK_FLOPS),
                   max_loss_diff=max(diffs))
+    if baseline:
+        result["vlm_baseline"] = dict(baseline, mfu=flops / (baseline["step_ms"] / 1000) / PEAK_FLOPS)
     print("card %s; %d tokens a step; %.2f TFLOP a step" % (result["card"], tokens, flops / 1e12))
     print("%-14s %10s %12s %10s %8s" % ("engine", "step ms", "tokens/s", "peak GiB", "MFU"))
-    for name, r in (("transformers", result["transformers_peft"]), ("vlm", result["vlm"])):
+    rows = [("transformers", result["transformers_peft"]), ("vlm", result["vlm"])]
+    if baseline:
+        rows.append(("vlm (baseline)", result["vlm_baseline"]))
+    for name, r in rows:
         print("%-14s %10.1f %12.0f %10.2f %7.1f%%" % (name, r["step_ms"], r["tokens_per_s"], r["peak_bytes"] / 2 ** 30,
                                                     100 * r["mfu"]))
     print("speed %.2fx, memory %.2fx; losses: largest difference %.2e over %d steps" % (

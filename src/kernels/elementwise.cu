@@ -1,9 +1,10 @@
 // Element-wise fused kernels: rotary embedding (alone with its gradient, or for a decoding step's fused q/k/v written
-// to the KV cache), SwiGLU with its gradients, and quick GELU. Grid-stride loops over the output, fp32 arithmetic.
+// to the KV cache), SwiGLU with its gradients, quick GELU and seeded dropout. Grid-stride loops over the output, fp32 arithmetic.
 #include <algorithm>
 #include <numeric>
 
 #include "kernels/cuda_types.cuh"
+#include "kernels/dropout_mask.h"
 
 namespace vlm::cuda {
 namespace {
@@ -231,6 +232,29 @@ __global__ void quick_gelu_kernel(const T* __restrict__ x, T* __restrict__ y, in
   }
 }
 
+// dst = src * keep * scale (kAdd: dst += it), V elements a thread at a time; elements 2j and 2j + 1 share one draw.
+template <typename T, int V, bool kAdd>
+__global__ void dropout_kernel(const T* __restrict__ src, T* __restrict__ dst, int64_t n, uint64_t seed,
+                               uint32_t threshold, float scale) {
+  for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < n / V;
+       p += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t first = p * V;
+    const Pack<T, V> in = load_pack<V>(src + first);
+    Pack<T, V> out;
+    if (kAdd) out = load_pack<V>(dst + first);
+    uint64_t bits = 0;
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      const uint64_t i = static_cast<uint64_t>(first + k);
+      if (k == 0 || (i & 1) == 0) bits = dropout::pair_bits(seed, i >> 1);
+      const bool kept = static_cast<uint32_t>(i & 1 ? bits >> 32 : bits) >= threshold;
+      const float v = kept ? dropout::mul_rn(to_f(in.v[k]), scale) : 0.f;
+      out.v[k] = from_f<T>(kAdd ? to_f(out.v[k]) + v : v);
+    }
+    store_pack<V>(dst + first, out);
+  }
+}
+
 // One block a batch row: thread 0 marks the mask and writes the position, every thread copies part of the row's
 // embedding, V elements at a time.
 template <typename T, int V>
@@ -405,6 +429,21 @@ int quick_gelu_forward(ElemType type, const void* x, void* y, int64_t n, void* s
       constexpr int V = decltype(pack)::value;
       quick_gelu_kernel<T, V><<<blocks_for(n / V), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
           static_cast<const T*>(x), static_cast<T*>(y), n);
+      return static_cast<int>(cudaGetLastError());
+    });
+  });
+}
+
+int dropout(ElemType type, const void* src, void* dst, int64_t n, uint64_t seed, uint32_t threshold, float scale,
+            bool add, void* stream) {
+  if (n == 0) return 0;
+  return dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    return with_pack<T>(n, {src, dst}, [&](auto pack) {
+      constexpr int V = decltype(pack)::value;
+      const auto kernel = add ? dropout_kernel<T, V, true> : dropout_kernel<T, V, false>;
+      kernel<<<blocks_for(n / V), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          static_cast<const T*>(src), static_cast<T*>(dst), n, seed, threshold, scale);
       return static_cast<int>(cudaGetLastError());
     });
   });

@@ -73,6 +73,11 @@ int cross_entropy_rows(ElemType type, const void* logits, const int64_t* targets
 // operations as torch's separate kernels round.
 int quick_gelu_forward(ElemType type, const void* x, void* y, int64_t n, void* stream);
 
+// Dropout over n contiguous elements with the mask of kernels/dropout_mask.h for (seed, threshold): dst = src * keep
+// * scale, or with add dst += src * keep * scale, in fp32 with one rounding.
+int dropout(ElemType type, const void* src, void* dst, int64_t n, uint64_t seed, uint32_t threshold, float scale,
+            bool add, void* stream);
+
 // The start of a fixed-cache decoding step, one block a batch row b: mask[b, *slot] = 1 (mask [B, T] bytes; a slot
 // outside [0, T) marks nothing), positions[b] = *slot + deltas[b] (int64), embeds[b, :] = embedding[tokens[b], :]
 // (embedding [V, H] of the element type; a token outside [0, V) traps, as torch's embedding asserts).

@@ -2,13 +2,18 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <vector>
 
 #include <torch/autograd.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+
 #include "core/error.h"
 #include "core/torch_compat.h"
+#include "kernels/dropout_mask.h"
 
 #ifdef VLM_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -473,6 +478,88 @@ void cast_scale(const std::vector<CastScale>& items) {
   }
 #endif
   cast_scale_reference(items);
+}
+
+uint64_t dropout_seed() {
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get<at::CPUGeneratorImpl>()->random64();
+}
+
+at::Tensor dropout_keep(at::IntArrayRef sizes, double p, uint64_t seed) {
+  VLM_CHECK(p >= 0 && p < 1, "dropout: the probability must be in [0, 1), got ", p);
+  at::Tensor keep = at::empty(sizes, at::TensorOptions().dtype(at::kBool));
+  bool* out = keep.data_ptr<bool>();
+  const uint32_t threshold = dropout::threshold(p);
+  at::parallel_for(0, keep.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) out[i] = dropout::keep(seed, static_cast<uint64_t>(i), threshold);
+  });
+  return keep;
+}
+
+namespace {
+
+// x * keep / (1 - p) in the arithmetic type of x's dtype (float32 as the kernels, float64 for double), not rounded
+// yet; a dropped element is 0 whatever x holds.
+at::Tensor dropout_scaled(const at::Tensor& x, double p, uint64_t seed) {
+  const at::ScalarType math = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const double scale = 1.0 / (1.0 - p);
+  const at::Tensor dropped = dropout_keep(x.sizes(), p, seed).logical_not_().to(x.device());
+  return (x.to(math) * (math == at::kFloat ? static_cast<double>(static_cast<float>(scale)) : scale))
+      .masked_fill_(dropped, 0.0);
+}
+
+}  // namespace
+
+at::Tensor dropout_reference(const at::Tensor& x, double p, uint64_t seed) {
+  return dropout_scaled(x, p, seed).to(x.scalar_type());
+}
+
+void add_dropout_reference(const at::Tensor& dst, const at::Tensor& src, double p, uint64_t seed) {
+  const at::Tensor sum = dropout_scaled(src, p, seed);
+  dst.copy_(sum.add_(dst.to(sum.scalar_type())));
+}
+
+#ifdef VLM_WITH_CUDA
+namespace {
+
+bool dropout_kernel_takes(const at::Tensor& a, const at::Tensor& b) {
+  return a.is_cuda() && elem_type(a.scalar_type()) && b.device() == a.device() &&
+         b.scalar_type() == a.scalar_type() && !records_grad(a) && !records_grad(b);
+}
+
+void launch_dropout(const at::Tensor& src, const at::Tensor& dst, double p, uint64_t seed, bool add) {
+  const int err = cuda::dropout(*elem_type(src.scalar_type()), src.data_ptr(), dst.data_ptr(), src.numel(), seed,
+                                dropout::threshold(p), static_cast<float>(1.0 / (1.0 - p)), add, current_stream());
+  VLM_CHECK(err == 0, "dropout CUDA kernel failed with CUDA error ", err);
+}
+
+}  // namespace
+#endif
+
+at::Tensor dropout(const at::Tensor& x, double p, uint64_t seed) {
+  VLM_CHECK(p >= 0 && p < 1, "dropout: the probability must be in [0, 1), got ", p);
+#ifdef VLM_WITH_CUDA
+  if (dropout_kernel_takes(x, x)) {
+    const at::Tensor xc = x.contiguous();
+    at::Tensor y = at::empty_like(xc);
+    launch_dropout(xc, y, p, seed, false);
+    return y;
+  }
+#endif
+  return dropout_reference(x, p, seed);
+}
+
+void add_dropout_(const at::Tensor& dst, const at::Tensor& src, double p, uint64_t seed) {
+  VLM_CHECK(p >= 0 && p < 1, "dropout: the probability must be in [0, 1), got ", p);
+  VLM_CHECK(dst.sizes() == src.sizes(), "add_dropout_: dst ", dst.sizes(), " and src ", src.sizes(), " differ");
+#ifdef VLM_WITH_CUDA
+  if (dropout_kernel_takes(dst, src) && dst.is_contiguous()) {
+    launch_dropout(src.contiguous(), dst, p, seed, true);
+    return;
+  }
+#endif
+  add_dropout_reference(dst, src, p, seed);
 }
 
 CrossEntropyRows cross_entropy_rows_reference(const at::Tensor& logits, const at::Tensor& targets, bool with_grad) {

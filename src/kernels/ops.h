@@ -73,6 +73,20 @@ struct CastScale {
 void cast_scale(const std::vector<CastScale>& items);
 void cast_scale_reference(const std::vector<CastScale>& items);
 
+// Dropout drawn from a seed (kernels/dropout_mask.h), so that a mask is drawn again from the seed alone rather than
+// kept: a LoRA side path's dropout in training, whose backward needs the dropped input again. Element i (row-major)
+// of a tensor is kept or not by (seed, i) only, on any device. dropout_keep is the mask (bool, CPU); dropout is
+// x * keep / (1 - p) in x's dtype (the product in float32, or float64 for double, rounded once); add_dropout_ adds
+// src * keep / (1 - p) to dst in place with one rounding, the same mask for the same seed and shape. dropout_seed
+// draws a seed from the CPU default generator, whose state checkpointing and the trainer's resume restore. On CUDA
+// one kernel each for fp32 / fp16 / bf16; p in [0, 1).
+uint64_t dropout_seed();
+at::Tensor dropout_keep(at::IntArrayRef sizes, double p, uint64_t seed);
+at::Tensor dropout(const at::Tensor& x, double p, uint64_t seed);
+at::Tensor dropout_reference(const at::Tensor& x, double p, uint64_t seed);
+void add_dropout_(const at::Tensor& dst, const at::Tensor& src, double p, uint64_t seed);
+void add_dropout_reference(const at::Tensor& dst, const at::Tensor& src, double p, uint64_t seed);
+
 // Cross-entropy of each row of logits [rows, V] against targets [rows] (int64 in [0, V)), computed in float32 from
 // logits in their dtype: {loss [rows] float32 (logsumexp - the target's logit), correct [rows] bool (argmax ==
 // target), grad [rows, V] in the logits' dtype (softmax - onehot; only with with_grad)}. On CUDA one kernel.

@@ -76,22 +76,31 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// A frozen linear layer with a LoRA side path (no dropout, no DoRA) as one autograd node, on rows x [N, in], with
-// the factors already in x's dtype (A [r, in] and Bs = scale * B [out, r], see LoraAdapter::cast_factors): the
-// layer as a group of one (nn::low_rank_forward / low_rank_backward): y = x W^T + b + (x A^T) Bs^T; in backward
-// the factors' float32 gradients go straight into lora_A.grad and lora_B.grad, and the functions below return none
-// for them, so autograd adds nothing on top.
+// A frozen linear layer with a LoRA side path (not DoRA) as one autograd node, on rows x [N, in], with the factors
+// already in x's dtype (A [r, in] and Bs = scale * B [out, r], see LoraAdapter::cast_factors): the layer as a group
+// of one (nn::low_rank_forward / low_rank_backward): y = x W^T + b + (dropout(x) A^T) Bs^T, the dropout (when
+// active) drawn from a seed, so that backward draws the mask again instead of keeping it; in backward the factors'
+// float32 gradients go straight into lora_A.grad and lora_B.grad, and the functions below return none for them, so
+// autograd adds nothing on top.
 // A layer without bias passes an empty tensor (libtorch 1.13's autograd functions take no undefined tensors).
-void save_factors(AutogradContext* ctx, const at::Tensor& lora_A, const at::Tensor& lora_B, double scale) {
+nn::LowRankLayout one_path(int64_t out, int64_t r, double scale, double dropout, int64_t seed) {
+  return {{out}, {r}, {scale}, {dropout}, {seed}};
+}
+
+void save_factors(AutogradContext* ctx, const at::Tensor& lora_A, const at::Tensor& lora_B, double scale,
+                  double dropout, int64_t seed) {
   ctx->saved_data["params"] = std::vector<at::Tensor>{lora_A, lora_B};
   ctx->saved_data["scale"] = scale;
+  ctx->saved_data["dropout"] = dropout;
+  ctx->saved_data["seed"] = seed;
 }
 
 // dx (when need_dx) for dy [N, out] and rows x [N, in], accumulating the factors' gradients.
 at::Tensor lora_rows_backward(AutogradContext* ctx, const at::Tensor& dy, const at::Tensor& x2,
                               const at::Tensor& weight, const at::Tensor& A, const at::Tensor& Bs, const at::Tensor& h,
                               bool need_dx) {
-  const nn::LowRankLayout layout{{weight.size(0)}, {A.size(0)}, {ctx->saved_data["scale"].toDouble()}};
+  const nn::LowRankLayout layout = one_path(weight.size(0), A.size(0), ctx->saved_data["scale"].toDouble(),
+                                            ctx->saved_data["dropout"].toDouble(), ctx->saved_data["seed"].toInt());
   return nn::low_rank_backward(dy, x2, weight, A, Bs, h, layout, ctx->saved_data["params"].toTensorVector(),
                                need_dx);
 }
@@ -103,15 +112,17 @@ std::vector<int64_t> with_last(at::IntArrayRef sizes, int64_t last) {
 }
 
 // The layer as one autograd node; keeps x and the small h, A, Bs. Inputs: x, weight, bias, the parameters A and B
-// (so that the node is recorded whenever they train), their casts A and Bs, and the scale.
+// (so that the node is recorded whenever they train), their casts A and Bs, the scale, and the dropout probability
+// (0: none) with its mask's seed.
 class LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                             const at::Tensor& lora_A, const at::Tensor& lora_B, const at::Tensor& A,
-                            const at::Tensor& Bs, double scale) {
-    const auto [y, h] = nn::low_rank_forward(x.reshape({-1, x.size(-1)}), weight, bias, A, Bs);
+                            const at::Tensor& Bs, double scale, double dropout, int64_t seed) {
+    const auto [y, h] = nn::low_rank_forward(x.reshape({-1, x.size(-1)}), weight, bias, A, Bs,
+                                             one_path(weight.size(0), A.size(0), scale, dropout, seed));
     ctx->save_for_backward({x, weight, A, Bs, h});
-    save_factors(ctx, lora_A, lora_B, scale);
+    save_factors(ctx, lora_A, lora_B, scale, dropout, seed);
     return y.view(with_last(x.sizes(), weight.size(0)));
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -120,7 +131,7 @@ class LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction> 
     const at::Tensor dx = lora_rows_backward(ctx, grads[0].reshape({-1, weight.size(0)}), x.reshape({-1, x.size(-1)}),
                                              weight, s[2], s[3], s[4], ctx->needs_input_grad(0));
     return {dx.defined() ? dx.view(x.sizes()) : dx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor()};
+            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -131,11 +142,13 @@ class LoraSwigluLinearFunction : public torch::autograd::Function<LoraSwigluLine
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up,
                             const at::Tensor& weight, const at::Tensor& bias, const at::Tensor& lora_A,
-                            const at::Tensor& lora_B, const at::Tensor& A, const at::Tensor& Bs, double scale) {
+                            const at::Tensor& lora_B, const at::Tensor& A, const at::Tensor& Bs, double scale,
+                            double dropout, int64_t seed) {
     const at::Tensor act = ops::swiglu(gate, up);  // grad mode is off in here: the kernel or the reference
-    const auto [y, h] = nn::low_rank_forward(act.reshape({-1, act.size(-1)}), weight, bias, A, Bs);
+    const auto [y, h] = nn::low_rank_forward(act.reshape({-1, act.size(-1)}), weight, bias, A, Bs,
+                                             one_path(weight.size(0), A.size(0), scale, dropout, seed));
     ctx->save_for_backward({gate, up, weight, A, Bs, h});
-    save_factors(ctx, lora_A, lora_B, scale);
+    save_factors(ctx, lora_A, lora_B, scale, dropout, seed);
     return y.view(with_last(act.sizes(), weight.size(0)));
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -148,7 +161,7 @@ class LoraSwigluLinearFunction : public torch::autograd::Function<LoraSwigluLine
     at::Tensor dgate, dup;
     if (need_act) std::tie(dgate, dup) = ops::swiglu_backward(gate, up, dact.view(gate.sizes()));
     return {dgate, dup, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor()};
+            at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -158,12 +171,20 @@ at::Tensor bias_or_empty(const nn::LinearImpl& base) {
 
 }  // namespace
 
+double LoraAdapter::active_dropout() const { return is_training() ? settings_.dropout : 0.0; }
+
 bool LoraAdapter::fused(const at::Tensor& x, const nn::LinearImpl& base) const {
-  const bool drop = settings_.dropout > 0 && is_training();
   const bool frozen_base = !base.weight.requires_grad() && !(base.bias.defined() && base.bias.requires_grad());
-  return !settings_.dora && !drop && frozen_base && at::GradMode::is_enabled() && x.dim() > 0 &&
+  return !settings_.dora && frozen_base && at::GradMode::is_enabled() && x.dim() > 0 &&
          (x.requires_grad() || lora_A.requires_grad() || lora_B.requires_grad());
 }
+
+namespace {
+
+// A fresh mask's seed for a forward with dropout p (0: none).
+int64_t seed_for(double p) { return p > 0 ? static_cast<int64_t>(ops::dropout_seed()) : 0; }
+
+}  // namespace
 
 namespace {
 
@@ -195,28 +216,32 @@ std::pair<at::Tensor, at::Tensor> LoraAdapter::cast_factors(at::ScalarType dtype
 }
 
 std::optional<std::pair<at::Tensor, at::Tensor>> LoraAdapter::inference_factors(at::ScalarType dtype) {
-  if (settings_.dora || (settings_.dropout > 0 && is_training())) return std::nullopt;
+  if (settings_.dora || active_dropout() > 0) return std::nullopt;
   return cast_factors(dtype);
 }
 
 std::optional<nn::LowRankPath> LoraAdapter::low_rank_path(const at::Tensor& x, const nn::LinearImpl& base) const {
   if (!fused(x, base)) return std::nullopt;
-  return nn::LowRankPath{lora_A, lora_B, scale_};
+  return nn::LowRankPath{lora_A, lora_B, scale_, active_dropout()};
 }
 
 at::Tensor LoraAdapter::forward_swiglu(const at::Tensor& gate, const at::Tensor& up, const nn::LinearImpl& base) {
   if (!fused(gate, base) || gate.sizes() != up.sizes() || gate.scalar_type() != up.scalar_type())
     return forward(ops::swiglu(gate, up), base);
   const auto [A, Bs] = cast_factors(gate.scalar_type());
-  return LoraSwigluLinearFunction::apply(gate, up, base.weight, bias_or_empty(base), lora_A, lora_B, A, Bs, scale_);
+  const double p = active_dropout();
+  return LoraSwigluLinearFunction::apply(gate, up, base.weight, bias_or_empty(base), lora_A, lora_B, A, Bs, scale_, p,
+                                         seed_for(p));
 }
 
 at::Tensor LoraAdapter::forward(const at::Tensor& x, const nn::LinearImpl& base) {
   const at::ScalarType dtype = x.scalar_type();
-  const bool drop = settings_.dropout > 0 && is_training();
+  const bool drop = active_dropout() > 0;
   if (fused(x, base)) {
     const auto [A, Bs] = cast_factors(dtype);
-    return LoraLinearFunction::apply(x, base.weight, bias_or_empty(base), lora_A, lora_B, A, Bs, scale_);
+    const double p = active_dropout();
+    return LoraLinearFunction::apply(x, base.weight, bias_or_empty(base), lora_A, lora_B, A, Bs, scale_, p,
+                                     seed_for(p));
   }
   const at::Tensor base_out = base.forward_base(x);
   const at::Tensor A = lora_A.to(dtype);  // [r, in]
@@ -224,7 +249,9 @@ at::Tensor LoraAdapter::forward(const at::Tensor& x, const nn::LinearImpl& base)
   if (!settings_.dora) {
     // base_out + scale * B A x as one product added onto base_out (scale folded into B in fp32 before the cast):
     // no separate scaling and addition passes over the output, forward or backward.
-    const at::Tensor xd = drop ? torch::dropout(x, settings_.dropout, true) : x;
+    // The fused functions' seeded mask: a checkpointed layer runs here without grad and fused when recomputed,
+    // and both must draw the same masks.
+    const at::Tensor xd = drop ? ops::dropout(x, settings_.dropout, ops::dropout_seed()) : x;
     const at::Tensor scaled_B = (lora_B * scale_).to(dtype);  // [out, r]
     const at::Tensor h = at::linear(xd, A);                    // [..., r]
     const int64_t out = base_out.size(-1);

@@ -42,15 +42,16 @@ class LoraAdapter : public nn::LinearAdapter {
   // uninitialised: the caller copies loaded tensors in.
   LoraAdapter(const nn::LinearImpl& base, const LoraSettings& settings, double scale);
 
-  // Under autograd, plain LoRA without dropout on a frozen base layer runs as one autograd function (base and side
-  // path forward and backward together: no separate add of the side path's input gradient), which accumulates the
-  // factors' gradients into lora_A.grad() and lora_B.grad() itself (float32, created when undefined) rather than
-  // handing them to autograd; otherwise as written.
+  // Under autograd, plain LoRA (with or without dropout) on a frozen base layer runs as one autograd function (base
+  // and side path forward and backward together: no separate add of the side path's input gradient), which
+  // accumulates the factors' gradients into lora_A.grad() and lora_B.grad() itself (float32, created when
+  // undefined) rather than handing them to autograd, and draws its dropout mask from a seed (ops::dropout), so that
+  // backward draws it again rather than keeping it; otherwise as written.
   at::Tensor forward(const at::Tensor& x, const nn::LinearImpl& base) override;
   // The same for a SwiGLU MLP's down projection: one node that keeps gate and up rather than their product.
   at::Tensor forward_swiglu(const at::Tensor& gate, const at::Tensor& up, const nn::LinearImpl& base) override;
 
-  // Plain LoRA (no DoRA, no active dropout) on a frozen base layer under autograd: {A, B, scale}, for grouped
+  // Plain LoRA (not DoRA) on a frozen base layer under autograd: {A, B, scale, the active dropout}, for grouped
   // layers (nn/linear_group.h); nullopt otherwise.
   std::optional<nn::LowRankPath> low_rank_path(const at::Tensor& x, const nn::LinearImpl& base) const override;
 
@@ -74,6 +75,8 @@ class LoraAdapter : public nn::LinearAdapter {
   void create_parameters(const nn::LinearImpl& base);
   // Whether forward runs as one fused autograd function (see forward).
   bool fused(const at::Tensor& x, const nn::LinearImpl& base) const;
+  // The dropout probability in effect: the configured one while training, else 0.
+  double active_dropout() const;
   void initialise(const nn::LinearImpl& base);
   // {A, scale * B} in `dtype` for the fused functions, without autograd history. Cast again only when the
   // parameters changed (their version counters move with every in-place update, such as an optimizer step), so a

@@ -15,11 +15,13 @@ namespace vlm::nn {
 
 class LinearImpl;
 
-// A plain low-rank side path (LoRA without active dropout or DoRA): out += scale * (x A^T) B^T with the float32
-// parameters lora_A [r, in] and lora_B [out, r].
+// A plain low-rank side path (LoRA, not DoRA): out += scale * (dropout(x) A^T) B^T with the float32 parameters
+// lora_A [r, in] and lora_B [out, r], dropout with probability `dropout` (0 when it is not active: out of training,
+// or none configured).
 struct LowRankPath {
   at::Tensor lora_A, lora_B;
   double scale = 1.0;
+  double dropout = 0.0;
 };
 
 // A side path added to a linear layer: forward gets the layer's input and the layer (whose forward_base gives the

@@ -7,11 +7,40 @@
 
 namespace vlm::nn {
 
+namespace {
+
+bool any_drops(const LowRankLayout& layout) {
+  for (size_t i = 0; i < layout.outs.size(); ++i)
+    if (layout.ranks[i] > 0 && layout.drops(i)) return true;
+  return false;
+}
+
+// The input layer i's side path reads: x, or its dropout of x.
+at::Tensor path_input(const at::Tensor& x, const LowRankLayout& layout, size_t i) {
+  return layout.drops(i) ? ops::dropout(x, layout.dropouts[i], static_cast<uint64_t>(layout.seeds[i])) : x;
+}
+
+}  // namespace
+
 std::pair<at::Tensor, at::Tensor> low_rank_forward(const at::Tensor& x, const at::Tensor& W, const at::Tensor& b,
-                                                   const at::Tensor& A, const at::Tensor& Bs) {
+                                                   const at::Tensor& A, const at::Tensor& Bs,
+                                                   const LowRankLayout& layout) {
   at::Tensor y = b.defined() && b.numel() > 0 ? at::addmm(b, x, W.t()) : at::mm(x, W.t());
   if (A.size(0) == 0) return {y, at::Tensor()};
-  at::Tensor h = at::mm(x, A.t());  // [N, sum r]
+  at::Tensor h;  // [N, sum r]
+  if (!any_drops(layout)) {
+    h = at::mm(x, A.t());
+  } else {
+    // Each path's block from its own input; a dropped input lives only until its product is taken.
+    h = at::empty({x.size(0), A.size(0)}, x.options());
+    int64_t rank_at = 0;
+    for (size_t i = 0; i < layout.outs.size(); ++i) {
+      const int64_t r = layout.ranks[i];
+      if (r == 0) continue;
+      h.narrow(1, rank_at, r).copy_(at::mm(path_input(x, layout, i), A.narrow(0, rank_at, r).t()));
+      rank_at += r;
+    }
+  }
   y.addmm_(h, Bs.t());
   return {y, h};
 }
@@ -19,8 +48,10 @@ std::pair<at::Tensor, at::Tensor> low_rank_forward(const at::Tensor& x, const at
 at::Tensor low_rank_backward(const at::Tensor& dy, const at::Tensor& x, const at::Tensor& W, const at::Tensor& A,
                              const at::Tensor& Bs, const at::Tensor& h, const LowRankLayout& layout,
                              const std::vector<at::Tensor>& params, bool need_dx) {
-  const bool side = A.size(0) > 0;
+  const bool side = A.size(0) > 0, drops = side && any_drops(layout);
   const at::Tensor dh = side ? at::mm(dy, Bs) : at::Tensor();  // [N, sum r]: dy_i (scale_i B_i) per layer
+  at::Tensor dx = need_dx ? at::mm(dy, W) : at::Tensor();
+  if (need_dx && side && !drops) dx.addmm_(dh, A);
   size_t p = 0;
   int64_t out_at = 0, rank_at = 0;
   for (size_t i = 0; i < layout.outs.size(); ++i) {
@@ -28,17 +59,23 @@ at::Tensor low_rank_backward(const at::Tensor& dy, const at::Tensor& x, const at
     if (r > 0) {
       at::Tensor lora_A = params.at(p), lora_B = params.at(p + 1);
       p += 2;
-      if (lora_A.requires_grad()) ops::accumulate_mm(lora_A.mutable_grad(), dh.narrow(1, rank_at, r).t(), x, 1.0);
+      const at::Tensor dh_i = dh.narrow(1, rank_at, r);
+      if (lora_A.requires_grad()) ops::accumulate_mm(lora_A.mutable_grad(), dh_i.t(), path_input(x, layout, i), 1.0);
       if (lora_B.requires_grad())
         ops::accumulate_mm(lora_B.mutable_grad(), dy.narrow(1, out_at, out).t(), h.narrow(1, rank_at, r),
                            layout.scales[i]);
+      if (need_dx && drops) {
+        const at::Tensor A_i = A.narrow(0, rank_at, r);
+        if (layout.drops(i)) {
+          ops::add_dropout_(dx, at::mm(dh_i, A_i), layout.dropouts[i], static_cast<uint64_t>(layout.seeds[i]));
+        } else {
+          dx.addmm_(dh_i, A_i);
+        }
+      }
       rank_at += r;
     }
     out_at += out;
   }
-  if (!need_dx) return at::Tensor();
-  at::Tensor dx = at::mm(dy, W);
-  if (side) dx.addmm_(dh, A);
   return dx;
 }
 
@@ -57,6 +94,8 @@ void save_layout(AutogradContext* ctx, const std::string& key, const LowRankLayo
   ctx->saved_data[key + "outs"] = l.outs;
   ctx->saved_data[key + "ranks"] = l.ranks;
   ctx->saved_data[key + "scales"] = l.scales;
+  ctx->saved_data[key + "dropouts"] = l.dropouts;
+  ctx->saved_data[key + "seeds"] = l.seeds;
 }
 
 LowRankLayout load_layout(AutogradContext* ctx, const std::string& key) {
@@ -64,6 +103,8 @@ LowRankLayout load_layout(AutogradContext* ctx, const std::string& key) {
   l.outs = ctx->saved_data[key + "outs"].toIntVector();
   l.ranks = ctx->saved_data[key + "ranks"].toIntVector();
   l.scales = ctx->saved_data[key + "scales"].toDoubleVector();
+  l.dropouts = ctx->saved_data[key + "dropouts"].toDoubleVector();
+  l.seeds = ctx->saved_data[key + "seeds"].toIntVector();
   return l;
 }
 
@@ -79,7 +120,7 @@ class GroupFunction : public torch::autograd::Function<GroupFunction> {
                                const at::Tensor& A, const at::Tensor& Bs, at::TensorList params,
                                const LowRankLayout& layout) {
     const at::Tensor x2 = x.reshape({-1, x.size(-1)});
-    const auto [y, h] = low_rank_forward(x2, W, b, A, Bs);
+    const auto [y, h] = low_rank_forward(x2, W, b, A, Bs, layout);
     ctx->save_for_backward({x, W, A, Bs, or_empty(h, x)});
     ctx->saved_data["params"] = params.vec();
     save_layout(ctx, "", layout);
@@ -121,9 +162,9 @@ class SwigluMlpFunction : public torch::autograd::Function<SwigluMlpFunction> {
                             const at::Tensor& Bs_d, at::TensorList params, const LowRankLayout& gu_layout,
                             const LowRankLayout& d_layout, int64_t gu_params) {
     const at::Tensor x2 = x.reshape({-1, x.size(-1)});
-    const auto [gu, h_gu] = low_rank_forward(x2, W_gu, at::Tensor(), A_gu, Bs_gu);
+    const auto [gu, h_gu] = low_rank_forward(x2, W_gu, at::Tensor(), A_gu, Bs_gu, gu_layout);
     const at::Tensor act = ops::swiglu_halves(gu);
-    const auto [y, h_d] = low_rank_forward(act, W_d, at::Tensor(), A_d, Bs_d);
+    const auto [y, h_d] = low_rank_forward(act, W_d, at::Tensor(), A_d, Bs_d, d_layout);
     ctx->save_for_backward({x, gu, W_gu, A_gu, Bs_gu, or_empty(h_gu, x), W_d, A_d, Bs_d, or_empty(h_d, x)});
     ctx->saved_data["params"] = params.vec();
     ctx->saved_data["gu_params"] = gu_params;
@@ -232,10 +273,15 @@ LinearGroup::Prepared LinearGroup::prepare(const std::vector<LinearImpl*>& layer
     if (!path) {
       p.layout.ranks.push_back(0);
       p.layout.scales.push_back(0.0);
+      p.layout.dropouts.push_back(0.0);
+      p.layout.seeds.push_back(0);
       continue;
     }
     p.layout.ranks.push_back(path->lora_A.size(0));
     p.layout.scales.push_back(path->scale);
+    // A fresh mask for every forward; a recomputed checkpoint draws the same seed again (it restores the generator).
+    p.layout.dropouts.push_back(path->dropout);
+    p.layout.seeds.push_back(path->dropout > 0 ? static_cast<int64_t>(ops::dropout_seed()) : 0);
     p.params.push_back(path->lora_A);
     p.params.push_back(path->lora_B);
     for (const at::Tensor* t : {&path->lora_A, &path->lora_B}) source.emplace_back(t->data_ptr(), t->_version());

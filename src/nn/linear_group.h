@@ -1,6 +1,6 @@
 // Frozen linear layers that read one input (q, k, v; gate and up) run as one product over their weights stacked in
-// one tensor, under autograd as one node, with their LoRA side paths (LinearAdapter::low_rank_path) riding along in
-// the same node: one node and a few large GEMMs where there were one node and three to five GEMMs a layer, and no
+// one tensor, under autograd as one node, with their LoRA side paths (LinearAdapter::low_rank_path, with or without
+// dropout) riding along in the same node: one node and a few large GEMMs where there were one node and three to five GEMMs a layer, and no
 // gradient adds for the shared input. The SwiGLU MLP runs as one node in all (swiglu_mlp).
 //
 // On first use the layers' weights (and biases) are copied into one stacked tensor and the parameters become row
@@ -20,20 +20,29 @@
 
 namespace vlm::nn {
 
-// Layers side by side along the output: each one's output width, side-path rank (0 without one) and scale.
+// Layers side by side along the output: each one's output width, side-path rank (0 without one) and scale, and
+// for side paths with dropout its probability and the seed of this forward's mask (ops::dropout; both empty, or
+// one entry a layer with 0 where a path has no dropout).
 struct LowRankLayout {
   std::vector<int64_t> outs, ranks;
   std::vector<double> scales;
+  std::vector<double> dropouts;
+  std::vector<int64_t> seeds;
+  // Layer i's side path drops its input.
+  bool drops(size_t i) const { return i < dropouts.size() && dropouts[i] > 0; }
 };
 
 // Rows x [N, in] through the stacked weight W [sum out, in] (bias b [sum out] or empty) and the side paths:
-// y = x W^T + b + h Bs^T with h = x A^T (A [sum r, in], Bs [sum out, sum r]; no side product when sum r = 0).
+// y = x W^T + b + h Bs^T with h = x A^T (A [sum r, in], Bs [sum out, sum r]; no side product when sum r = 0), where
+// a path with dropout reads its own mask's dropout(x) instead of x (its block of h: dropout_i(x) A_i^T).
 // Returns {y, h} (h undefined without side paths).
 std::pair<at::Tensor, at::Tensor> low_rank_forward(const at::Tensor& x, const at::Tensor& W, const at::Tensor& b,
-                                                   const at::Tensor& A, const at::Tensor& Bs);
+                                                   const at::Tensor& A, const at::Tensor& Bs,
+                                                   const LowRankLayout& layout);
 // Its backward for dy [N, sum out]: dh = dy Bs; each side path's gradients accumulated in float32 into its
 // parameters' .grad (params: lora_A and lora_B of every layer with a rank, in order; those requiring grad):
-// A.grad += dh_i^T x, B.grad += scale_i dy_i^T h_i. Returns dx = dy W + dh A when need_dx, else undefined.
+// A.grad += dh_i^T x_i, B.grad += scale_i dy_i^T h_i, with x_i = x or the path's dropout(x) drawn again from its
+// seed. Returns dx = dy W + sum_i d(x_i)/dx (dh_i A_i) when need_dx (dh A without dropout), else undefined.
 at::Tensor low_rank_backward(const at::Tensor& dy, const at::Tensor& x, const at::Tensor& W, const at::Tensor& A,
                              const at::Tensor& Bs, const at::Tensor& h, const LowRankLayout& layout,
                              const std::vector<at::Tensor>& params, bool need_dx);
@@ -53,8 +62,9 @@ class LinearGroup {
   // groupable.
   std::vector<at::Tensor> forward(const at::Tensor& x, const std::vector<LinearImpl*>& layers);
 
-  // What the node runs on for x, refreshed: the stacked weight and bias, the factors cast to x's dtype, the layout,
-  // and the side paths' parameters (lora_A, lora_B per layer with a rank).
+  // What the node runs on for x, refreshed: the stacked weight and bias, the factors cast to x's dtype, the layout
+  // (with a fresh seed for each side path with dropout: one call a forward), and the side paths' parameters
+  // (lora_A, lora_B per layer with a rank).
   struct Prepared {
     at::Tensor weight, bias, A, Bs;
     LowRankLayout layout;

@@ -941,3 +941,63 @@ TEST(Ops, AccumulateMmCudaMatchesFloatProducts) {
   // The CUDA path keeps the float32 result: float32 rounding only, well below bf16's 4e-3.
   check_accumulate_mm(at::kCUDA, at::kBFloat16, 1e-5);
 }
+
+// Seeded dropout: the output is x * keep / (1 - p) for the seed's mask, rounded once; the mask depends on the seed
+// alone (the same seed draws it again, another seed another mask), keeps 1 - p of the elements, and is the same for
+// add_dropout_ and for a strided input; p = 0 keeps everything and p outside [0, 1) is refused.
+TEST(Ops, DropoutIsTheSeedsMaskScaled) {
+  torch::manual_seed(20);
+  const double p = 0.3;
+  const float scale = static_cast<float>(1.0 / (1.0 - p));
+  const at::Tensor x = torch::randn({37, 53});
+  const uint64_t seed = vlm::ops::dropout_seed();
+  const at::Tensor keep = vlm::ops::dropout_keep(x.sizes(), p, seed);
+  const at::Tensor y = vlm::ops::dropout(x, p, seed);
+  EXPECT_TRUE(torch::equal(y, torch::where(keep, x * scale, torch::zeros_like(x))));
+  EXPECT_TRUE(torch::equal(vlm::ops::dropout(x, p, seed), y));
+  EXPECT_FALSE(torch::equal(vlm::ops::dropout_keep(x.sizes(), p, seed + 1), keep));
+  EXPECT_TRUE(torch::equal(vlm::ops::dropout(x, 0.0, seed), x));
+
+  const at::Tensor many = vlm::ops::dropout_keep({1 << 20}, p, seed);
+  EXPECT_NEAR(many.to(torch::kDouble).mean().item<double>(), 1 - p, 3e-3);
+  // Neighbours share one 64-bit draw: its two halves must not agree more than chance says.
+  const at::Tensor pairs = many.view({-1, 2});
+  EXPECT_NEAR((pairs.select(1, 0) & pairs.select(1, 1)).to(torch::kDouble).mean().item<double>(),
+              (1 - p) * (1 - p), 3e-3);
+
+  const at::Tensor strided = torch::randn({53, 37}).t();
+  EXPECT_TRUE(torch::equal(vlm::ops::dropout(strided, p, seed), vlm::ops::dropout(strided.contiguous(), p, seed)));
+
+  const at::Tensor dst = torch::randn({37, 53}), sum = dst.clone();
+  vlm::ops::add_dropout_(sum, x, p, seed);
+  EXPECT_TRUE(torch::equal(sum, dst + y));
+
+  const at::Tensor xd = x.to(torch::kDouble);
+  EXPECT_TRUE(torch::equal(vlm::ops::dropout(xd, p, seed),
+                           torch::where(keep, xd * (1.0 / (1.0 - p)), torch::zeros_like(xd))));
+  EXPECT_THROW(vlm::ops::dropout(x, 1.0, seed), std::exception);
+  EXPECT_THROW(vlm::ops::dropout(x, -0.1, seed), std::exception);
+  EXPECT_THROW(vlm::ops::add_dropout_(dst, x.t(), p, seed), std::exception);
+}
+
+// The kernels draw the CPU's mask and round as the reference: equal to the bit, for every dtype, odd sizes, an
+// unaligned start (the one-element path) and the in-place add.
+TEST(Ops, DropoutCudaMatchesTheCpu) {
+  if (!torch::cuda::is_available() || !vlm::ops::has_cuda_kernels()) GTEST_SKIP() << "no CUDA";
+  torch::manual_seed(21);
+  for (auto type : {torch::kFloat, torch::kHalf, torch::kBFloat16})
+    for (int64_t n : {1, 7, 4099, 100003, 1 << 20})
+      for (double p : {0.05, 0.5}) {
+        SCOPED_TRACE(std::string(c10::toString(type)) + " n " + std::to_string(n) + " p " + std::to_string(p));
+        const uint64_t seed = vlm::ops::dropout_seed();
+        const at::Tensor x = torch::randn({n + 1}).to(type);
+        for (const at::Tensor& in : {x.narrow(0, 0, n), x.narrow(0, 1, n)}) {
+          const at::Tensor want = vlm::ops::dropout_reference(in, p, seed);
+          EXPECT_TRUE(torch::equal(vlm::ops::dropout(in.cuda(), p, seed).cpu(), want));
+          const at::Tensor dst = torch::randn({n}).to(type), dst_gpu = dst.cuda();
+          vlm::ops::add_dropout_reference(dst, in, p, seed);
+          vlm::ops::add_dropout_(dst_gpu, in.cuda(), p, seed);
+          EXPECT_TRUE(torch::equal(dst_gpu.cpu(), dst));
+        }
+      }
+}

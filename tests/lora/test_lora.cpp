@@ -244,7 +244,7 @@ namespace {
 
 // A frozen random base layer in `type` with a LoRA adapter whose B is random too (so every gradient is non-zero).
 std::pair<std::shared_ptr<vlm::nn::LinearImpl>, std::shared_ptr<vlm::lora::LoraAdapter>> frozen_lora(
-    int64_t in, int64_t out, bool bias, at::ScalarType type, int64_t r, double alpha) {
+    int64_t in, int64_t out, bool bias, at::ScalarType type, int64_t r, double alpha, double dropout = 0) {
   auto base = std::make_shared<vlm::nn::LinearImpl>(in, out, bias);
   {
     torch::NoGradGuard no_grad;
@@ -255,6 +255,7 @@ std::pair<std::shared_ptr<vlm::nn::LinearImpl>, std::shared_ptr<vlm::lora::LoraA
   vlm::lora::LoraSettings s;
   s.r = r;
   s.alpha = alpha;
+  s.dropout = dropout;
   auto a = std::make_shared<vlm::lora::LoraAdapter>(*base, s);
   torch::NoGradGuard no_grad;
   a->lora_B.normal_();
@@ -353,6 +354,52 @@ TEST(LoraAdapter, FusedSwigluDownProjectionGivesAutogradsGradients) {
   EXPECT_GT(dB.abs().max().item<double>(), 0.0);
 }
 
+// With dropout while training, the fused functions (a layer; a SwiGLU down projection) draw their mask from a seed
+// of the CPU generator: the output and the gradients of the input, A and B equal autograd's over PEFT's formula with
+// that seed's mask (ops::dropout_reference, plain torch ops), and backward draws the same mask again. Float32.
+TEST(LoraAdapter, FusedFunctionsWithDropoutGiveAutogradsGradientsForTheirMask) {
+  const double p = 0.25;
+  const auto [layer, a] = frozen_lora(24, 40, true, torch::kFloat, 4, 12, p);
+  const vlm::nn::LinearImpl& base = *layer;
+  a->train();
+  torch::manual_seed(6);
+  const at::Tensor x0 = torch::randn({3, 5, 24}), g0 = torch::randn({3, 5, 24}), dy = torch::randn({3, 5, 40});
+  auto close = [](const at::Tensor& got, const at::Tensor& want) {
+    return (got - want).abs().max().item<double>() <= 1e-5 * want.abs().max().item<double>();
+  };
+  for (const bool swiglu : {false, true}) {
+    SCOPED_TRACE(swiglu ? "swiglu" : "linear");
+    const at::Tensor x = x0.clone().requires_grad_(true), xr = x0.clone().requires_grad_(true);
+    const at::Tensor g = g0.clone().requires_grad_(true), gr = g0.clone().requires_grad_(true);
+    torch::manual_seed(7);
+    const uint64_t seed = vlm::ops::dropout_seed();
+    torch::manual_seed(7);  // the function draws the same seed
+    const at::Tensor y = swiglu ? a->forward_swiglu(g, x, base) : a->forward(x, base);
+    const std::string node = swiglu ? "LoraSwigluLinearFunction" : "LoraLinearFunction";
+    ASSERT_NE(y.grad_fn()->name().find(node), std::string::npos) << y.grad_fn()->name();
+    y.backward(dy);
+    const at::Tensor dA = a->lora_A.grad().clone(), dB = a->lora_B.grad().clone();
+    a->lora_A.mutable_grad() = at::Tensor();
+    a->lora_B.mutable_grad() = at::Tensor();
+    const at::Tensor in = swiglu ? at::silu(gr) * xr : xr;
+    const at::Tensor want = at::linear(in, base.weight, base.bias) +
+                            at::linear(at::linear(vlm::ops::dropout_reference(in, p, seed), a->lora_A), a->lora_B) *
+                                a->scale();
+    want.backward(dy);
+    EXPECT_TRUE(close(y, want));
+    EXPECT_TRUE(close(x.grad(), xr.grad()));
+    if (swiglu) EXPECT_TRUE(close(g.grad(), gr.grad()));
+    EXPECT_TRUE(close(dA, a->lora_A.grad()));
+    EXPECT_TRUE(close(dB, a->lora_B.grad()));
+    a->lora_A.mutable_grad() = at::Tensor();
+    a->lora_B.mutable_grad() = at::Tensor();
+    // The mask matters: without it (evaluation) the output differs.
+    a->eval();
+    EXPECT_FALSE(close(swiglu ? a->forward_swiglu(g, x, base) : a->forward(x, base), want.detach()));
+    a->train();
+  }
+}
+
 TEST(LoraAdapter, DropoutOnlyWhileTraining) {
   torch::manual_seed(2);
   vlm::nn::LinearImpl base(16, 16, false);
@@ -432,7 +479,8 @@ std::set<std::string> node_names(const at::Tensor& t) {
 }  // namespace
 
 // The grouped nodes (q, k, v as one; the SwiGLU MLP as one: nn/linear_group.h) give the logits and LoRA gradients
-// of the layer-by-layer functions (each tested against autograd of PEFT's formula above), float32.
+// of the layer-by-layer functions (each tested against autograd of PEFT's formula above), float32, without and with
+// dropout (each side path its own mask, drawn from seeds taken in the same order by both).
 TEST(LoraModel, GroupedLayersMatchTheLayerByLayerPath) {
   const vlm::Batch batch = vlm::test::one_image_batch();
   struct Run {
@@ -440,14 +488,17 @@ TEST(LoraModel, GroupedLayersMatchTheLayerByLayerPath) {
     std::vector<at::Tensor> grads;
     std::set<std::string> nodes;
   };
-  auto run = [&](bool grouped) {
+  auto run = [&](bool grouped, double dropout) {
     vlm::nn::LinearGroup::enabled = grouped;
     auto m = vlm::test::load_tiny_model();
     AttachOptions o;
     o.r = 4;
+    o.dropout = dropout;
     torch::manual_seed(8);  // A's initialisation
     const auto r = attach_lora(*m.model, o);
     vlm::test::randomise_adapters(r.adapters, 3);
+    m.model->train();
+    torch::manual_seed(10);  // the dropout masks' seeds, drawn in the same order (q, k, v, gate, up, down) by both
     Run out;
     out.logits = m.model->logits(m.model->forward_hidden(batch, nullptr));
     out.nodes = node_names(out.logits);
@@ -460,19 +511,26 @@ TEST(LoraModel, GroupedLayersMatchTheLayerByLayerPath) {
     vlm::nn::LinearGroup::enabled = true;
     return out;
   };
-  const Run grouped = run(true), single = run(false);
   auto has = [](const std::set<std::string>& nodes, const std::string& name) {
     return std::any_of(nodes.begin(), nodes.end(), [&](const std::string& n) { return n.find(name) != n.npos; });
   };
-  EXPECT_TRUE(has(grouped.nodes, "GroupFunction") && has(grouped.nodes, "SwigluMlpFunction"));
-  EXPECT_FALSE(has(single.nodes, "GroupFunction") || has(single.nodes, "SwigluMlpFunction"));
-  EXPECT_TRUE(has(single.nodes, "LoraLinearFunction"));
-  EXPECT_LE(vlm::test::max_relative_error(grouped.logits.detach(), single.logits.detach()), 1e-5);
-  ASSERT_EQ(grouped.grads.size(), single.grads.size());
-  for (size_t i = 0; i < grouped.grads.size(); ++i) {
-    ASSERT_TRUE(grouped.grads[i].defined() && single.grads[i].defined()) << i;
-    EXPECT_GT(single.grads[i].abs().max().item<double>(), 0.0) << i;
-    EXPECT_LE(vlm::test::max_relative_error(grouped.grads[i], single.grads[i]), 1e-4) << i;
+  at::Tensor without_dropout;
+  for (const double dropout : {0.0, 0.25}) {
+    SCOPED_TRACE("dropout " + std::to_string(dropout));
+    const Run grouped = run(true, dropout), single = run(false, dropout);
+    EXPECT_TRUE(has(grouped.nodes, "GroupFunction") && has(grouped.nodes, "SwigluMlpFunction"));
+    EXPECT_FALSE(has(single.nodes, "GroupFunction") || has(single.nodes, "SwigluMlpFunction"));
+    EXPECT_TRUE(has(single.nodes, "LoraLinearFunction"));
+    EXPECT_LE(vlm::test::max_relative_error(grouped.logits.detach(), single.logits.detach()), 1e-5);
+    ASSERT_EQ(grouped.grads.size(), single.grads.size());
+    for (size_t i = 0; i < grouped.grads.size(); ++i) {
+      ASSERT_TRUE(grouped.grads[i].defined() && single.grads[i].defined()) << i;
+      EXPECT_GT(single.grads[i].abs().max().item<double>(), 0.0) << i;
+      EXPECT_LE(vlm::test::max_relative_error(grouped.grads[i], single.grads[i]), 1e-4) << i;
+    }
+    // With dropout the masks change the logits, so both paths drawing the same masks is what the match shows.
+    if (dropout == 0) without_dropout = grouped.logits.detach();
+    else EXPECT_GT(vlm::test::max_relative_error(grouped.logits.detach(), without_dropout), 1e-3);
   }
 }
 

@@ -104,8 +104,11 @@ at::Tensor TextMLPImpl::forward(const at::Tensor& x) {
   }
   if (const auto low_ranks = fused_low_ranks(x.scalar_type()))
     return down_proj(ops::swiglu_linear(x, gate_proj->weight, up_proj->weight, low_ranks->first, low_ranks->second));
-  if (act == nn::Activation::kSilu) return down_proj->forward_swiglu(gate_proj(x), up_proj(x));
-  return down_proj(nn::activate(act, gate_proj(x)) * up_proj(x));
+  // Gate before up, as the grouped node runs them: each may draw a dropout mask, and an argument list would leave
+  // the order (so which layer gets which mask) to the compiler.
+  const at::Tensor gate = gate_proj(x), up = up_proj(x);
+  if (act == nn::Activation::kSilu) return down_proj->forward_swiglu(gate, up);
+  return down_proj(nn::activate(act, gate) * up);
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const TextConfig& c) {

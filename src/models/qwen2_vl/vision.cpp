@@ -54,7 +54,10 @@ VisionMLPImpl::VisionMLPImpl(const VisionConfig& c, bool gated_)
 }
 
 at::Tensor VisionMLPImpl::forward(const at::Tensor& x) {
-  if (gated) return down_proj(nn::activate(act, gate_proj(x)) * up_proj(x));
+  if (gated) {
+    const at::Tensor gate = gate_proj(x), up = up_proj(x);  // in this order (each may draw a dropout mask)
+    return down_proj(nn::activate(act, gate) * up);
+  }
   return fc2(nn::activate(act, fc1(x)));
 }
 
