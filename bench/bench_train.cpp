@@ -12,7 +12,8 @@
 //     between the last length that fit and the first that did not; no step starts that would (by the quadratic
 //     growth of the last step's time) end after budget_s. Prints each length's outcome and the longest that fit.
 //   bench_train MODEL_DIR ADAPTER_DIR INPUTS.safetensors|SPEC.json [--lr 1e-4] [--max-grad-norm 1]
-//               [--timed-from 5] [--steps N] [--gradient-checkpointing] [--checkpoint-offload] [--batch 4]
+//               [--timed-from 5] [--steps N] [--gradient-checkpointing] [--checkpoint-offload]
+//               [--checkpoint-level none|mlp|layer|offload] [--batch 4]
 //               [--packing] [--longest] [--profile-step N]
 // Each step: forward (vision tower + language model), the loss over labelled positions (vlm's chunked LM-head
 // loss), backward, global-norm clipping, AdamW. Prints one JSON line per step and a summary: median step time over
@@ -53,7 +54,7 @@ struct Args {
   std::string model, adapter, inputs;
   double lr = 1e-4, max_grad_norm = 1.0;
   int64_t timed_from = 5, batch = 4, steps = 0, profile_step = 0, trace_step = 0;
-  std::string trace;
+  std::string trace, checkpoint_level;
   bool gradient_checkpointing = false, checkpoint_offload = false, packing = false, longest = false;
 };
 
@@ -332,6 +333,8 @@ int main(int argc, char** argv) {
   app.add_option("--trace", a.trace, "Chrome trace file for --trace-step");
   app.add_flag("--gradient-checkpointing", a.gradient_checkpointing);
   app.add_flag("--checkpoint-offload", a.checkpoint_offload, "Checkpointing with layer inputs in pinned CPU memory");
+  app.add_option("--checkpoint-level", a.checkpoint_level, "none, mlp, layer or offload (instead of the flags)")
+      ->check(CLI::IsMember({"none", "mlp", "layer", "offload"}));
   CLI11_PARSE(app, argc, argv);
   if ((a.trace_step > 0) != !a.trace.empty()) {
     std::fprintf(stderr, "bench_train: --trace-step N and --trace FILE go together\n");
@@ -341,7 +344,10 @@ int main(int argc, char** argv) {
     const at::Device device(at::kCUDA);
     const vlm::LoadedModel loaded = vlm::load_model(a.model, {at::kBFloat16, device});
     vlm::Model& model = *loaded.model;
-    model.set_gradient_checkpointing(a.gradient_checkpointing || a.checkpoint_offload, a.checkpoint_offload);
+    model.set_checkpoint_level(!a.checkpoint_level.empty() ? vlm::checkpoint_level_from_name(a.checkpoint_level)
+                               : a.checkpoint_offload        ? vlm::CheckpointLevel::kOffload
+                               : a.gradient_checkpointing    ? vlm::CheckpointLevel::kLayer
+                                                             : vlm::CheckpointLevel::kNone);
     auto adapter = vlm::lora::load_adapter(a.adapter, model, *loaded.family);
     std::vector<std::pair<std::string, at::Tensor>> params;
     for (auto& item : model.named_parameters())

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <string>
 
 #include "apps/vlm/commands.h"
 #include "train/trainer.h"
@@ -44,10 +45,19 @@ Command add_train(CLI::App& app) {
   cmd->add_option("--adapter", o->adapter, "Continue training this adapter (PEFT or mlx-vlm) instead of a new one");
   cmd->add_option("--stop-after", o->stop_after, "Stop after this many steps with a checkpoint, to resume later");
   cmd->add_flag("--full-finetune", o->full_finetune, "Train every language-model weight instead of LoRA");
-  cmd->add_flag("--gradient-checkpointing", o->gradient_checkpointing,
-                "Recompute decoder-layer activations in backward (less memory, ~30% more compute)");
-  cmd->add_flag("--checkpoint-offload", o->checkpoint_offload,
-                "Gradient checkpointing with each layer's input kept in pinned CPU memory: the longest sequences");
+  // The activation checkpointing level: --checkpoint-level, or one of the flags naming a level.
+  auto level = std::make_shared<std::string>();
+  auto layer_flag = std::make_shared<bool>(false), offload_flag = std::make_shared<bool>(false);
+  auto* level_option =
+      cmd->add_option("--checkpoint-level", *level,
+                      "Activations formed again in backward instead of kept: none (default); mlp (each layer's "
+                      "gate/up product); layer (each decoder layer, ~30% more compute); offload (layer, with inputs "
+                      "in pinned CPU memory: the longest sequences)")
+          ->check(CLI::IsMember({"none", "mlp", "layer", "offload"}));
+  auto* layer_option = cmd->add_flag("--gradient-checkpointing", *layer_flag, "Same as --checkpoint-level layer");
+  auto* offload_option = cmd->add_flag("--checkpoint-offload", *offload_flag, "Same as --checkpoint-level offload");
+  level_option->excludes(layer_option)->excludes(offload_option);
+  layer_option->excludes(offload_option);
   cmd->add_option("--rank,-r", o->lora.r, "LoRA rank (default 8)");
   cmd->add_option("--alpha", o->lora.alpha, "LoRA alpha; scale = alpha / rank (default 16)");
   cmd->add_option("--dropout", o->lora.dropout, "LoRA dropout (default 0)");
@@ -59,7 +69,11 @@ Command add_train(CLI::App& app) {
   cmd->add_flag("--train-vision", o->lora.train_vision, "Also adapt the vision tower and projector");
   cmd->add_option("--device", o->device, "auto, cpu, cuda or cuda:N (default auto)");
   cmd->add_option("--dtype", o->dtype, "Base weights: auto, float32, bfloat16 (default: bf16 on CUDA, f32 on CPU)");
-  return {cmd, [o] {
+  return {cmd, [o, level, layer_flag, offload_flag] {
+            o->checkpointing = !level->empty() ? checkpoint_level_from_name(*level)
+                               : *offload_flag ? CheckpointLevel::kOffload
+                               : *layer_flag   ? CheckpointLevel::kLayer
+                                               : CheckpointLevel::kNone;
             const train::TrainSummary s = train::train(*o);
             if (s.stopped_early)
               std::fprintf(stderr, "vlm train: stopped after step %lld%s; checkpoint %s\nvlm train: continue with "

@@ -14,10 +14,12 @@ LoRA's, which are negligible), plus attention (forward and backward), at 989 TFL
 (H200: the same).
 
     python3 scripts/bench/train_lora.py BUILD_DIR [OUT_JSON] [--steps 20] [--gradient-checkpointing] [--dropout P]
-        [--baseline-build DIR]
+        [--baseline-build DIR] [--levels mlp,layer]
 
---baseline-build runs a second build's bench_train on the same workload too (an earlier version, for an A/B in the
-same run), reported as "vlm (baseline)".
+--gradient-checkpointing turns it on in both (vlm: --checkpoint-level layer). --levels also runs vlm at each of
+those activation checkpointing levels (none, mlp, layer, offload), reported as "vlm (LEVEL)". --baseline-build runs
+a second build's bench_train on the same workload too (an earlier version, for an A/B in the same run), reported as
+"vlm (baseline)".
 """
 import argparse
 import json
@@ -81,10 +83,12 @@ def train_transformers(model, inputs, steps, checkpointing, dropout):
                 trainable=sum(p.numel() for p in params))
 
 
-def train_vlm(build, checkpointing):
-    cmd = [os.path.join(build, "bin", "bench_train"), MODEL_DIR, ADAPTER_DIR, INPUTS]
-    if checkpointing:
-        cmd.append("--gradient-checkpointing")
+LEVEL_FLAGS = {"none": [], "mlp": ["--checkpoint-level", "mlp"], "layer": ["--gradient-checkpointing"],
+               "offload": ["--checkpoint-offload"]}
+
+
+def train_vlm(build, level):
+    cmd = [os.path.join(build, "bin", "bench_train"), MODEL_DIR, ADAPTER_DIR, INPUTS] + LEVEL_FLAGS[level]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     lines = [json.loads(line) for line in out.strip().splitlines()]
     for line in lines[:-1]:
@@ -122,7 +126,13 @@ def main():
     p.add_argument("--gradient-checkpointing", action="store_true")
     p.add_argument("--dropout", type=float, default=0.0, help="lora_dropout of both")
     p.add_argument("--baseline-build", help="another build whose bench_train runs the same workload")
+    p.add_argument("--levels", default="", help="comma-separated checkpointing levels vlm also runs at")
     args = p.parse_args()
+    levels = [x for x in args.levels.split(",") if x]
+    for level in levels:
+        if level not in LEVEL_FLAGS:
+            p.error("--levels: %r is not one of %s" % (level, ", ".join(LEVEL_FLAGS)))
+    main_level = "layer" if args.gradient_checkpointing else "none"
     os.makedirs(WORK, exist_ok=True)
     model = make_model(QWEN2_VL_2B, MODEL_DIR)
     inputs = make_inputs(QWEN2_VL_2B, args.steps)
@@ -130,8 +140,9 @@ def main():
     hf = train_transformers(model, inputs, args.steps, args.gradient_checkpointing, args.dropout)
     del model
     torch.cuda.empty_cache()
-    ours = train_vlm(args.build, args.gradient_checkpointing)
-    baseline = train_vlm(args.baseline_build, args.gradient_checkpointing) if args.baseline_build else None
+    ours = train_vlm(args.build, main_level)
+    baseline = train_vlm(args.baseline_build, main_level) if args.baseline_build else None
+    at_levels = {level: train_vlm(args.build, level) for level in levels}
     tokens = BATCH * inputs["input_ids"].shape[-1]
     flops = flops_per_step(QWEN2_VL_2B)
     diffs = [abs(a - b) for a, b in zip(hf["losses"], ours["losses"])]
@@ -144,13 +155,16 @@ def main():
                   max_loss_diff=max(diffs))
     if baseline:
         result["vlm_baseline"] = dict(baseline, mfu=flops / (baseline["step_ms"] / 1000) / PEAK_FLOPS)
+    result["vlm_levels"] = {level: dict(r, mfu=flops / (r["step_ms"] / 1000) / PEAK_FLOPS)
+                            for level, r in at_levels.items()}
     print("card %s; %d tokens a step; %.2f TFLOP a step" % (result["card"], tokens, flops / 1e12))
-    print("%-14s %10s %12s %10s %8s" % ("engine", "step ms", "tokens/s", "peak GiB", "MFU"))
+    print("%-16s %10s %12s %10s %8s" % ("engine", "step ms", "tokens/s", "peak GiB", "MFU"))
     rows = [("transformers", result["transformers_peft"]), ("vlm", result["vlm"])]
     if baseline:
         rows.append(("vlm (baseline)", result["vlm_baseline"]))
+    rows += [("vlm (%s)" % level, r) for level, r in result["vlm_levels"].items()]
     for name, r in rows:
-        print("%-14s %10.1f %12.0f %10.2f %7.1f%%" % (name, r["step_ms"], r["tokens_per_s"], r["peak_bytes"] / 2 ** 30,
+        print("%-16s %10.1f %12.0f %10.2f %7.1f%%" % (name, r["step_ms"], r["tokens_per_s"], r["peak_bytes"] / 2 ** 30,
                                                     100 * r["mfu"]))
     print("speed %.2fx, memory %.2fx; losses: largest difference %.2e over %d steps" % (
         hf["step_ms"] / ours["step_ms"], ours["peak_bytes"] / hf["peak_bytes"], max(diffs), len(diffs)))

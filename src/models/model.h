@@ -24,6 +24,31 @@ struct Batch {
   std::vector<int64_t> packed_lengths;
 };
 
+// How much of a training step's activations is formed again in backward instead of kept, from least to most memory
+// saved (and compute added):
+//   kNone     everything is kept;
+//   kMlp      each decoder layer's MLP keeps only its input, and backward forms the gate/up product (most of a
+//             layer's activations) again: one product more a layer, where kLayer runs the whole layer again;
+//   kLayer    each decoder layer keeps only its input and runs again in backward (nn/checkpoint.h);
+//   kOffload  kLayer with those inputs in pinned CPU memory: the longest sequences.
+enum class CheckpointLevel { kNone, kMlp, kLayer, kOffload };
+
+inline const char* checkpoint_level_name(CheckpointLevel level) {
+  switch (level) {
+    case CheckpointLevel::kMlp: return "mlp";
+    case CheckpointLevel::kLayer: return "layer";
+    case CheckpointLevel::kOffload: return "offload";
+    default: return "none";
+  }
+}
+
+inline CheckpointLevel checkpoint_level_from_name(const std::string& name) {
+  for (const CheckpointLevel level :
+       {CheckpointLevel::kNone, CheckpointLevel::kMlp, CheckpointLevel::kLayer, CheckpointLevel::kOffload})
+    if (name == checkpoint_level_name(level)) return level;
+  fail("checkpoint level ", quote(name), " is not one of none, mlp, layer, offload");
+}
+
 // What a decoding loop carries between steps. Set `capacity` before forward_hidden to get a fixed-capacity cache
 // (see nn::KVCache): decoding steps then have static shapes and keep their counters on the device, so a step can
 // be captured once in a CUDA graph and replayed.
@@ -56,9 +81,8 @@ class Model : public torch::nn::Module {
   virtual at::Tensor plain_lm_head_weight() { return {}; }
   virtual int64_t vocab_size() const = 0;
   virtual int64_t num_layers() const = 0;
-  // Training: recompute decoder-layer activations in backward instead of keeping them (see nn/checkpoint.h); with
-  // offload, the layers' inputs wait for backward in pinned CPU memory rather than on the GPU.
-  virtual void set_gradient_checkpointing(bool /*on*/, bool /*offload*/ = false) {}
+  // Training: which activations backward forms again instead of keeping them (CheckpointLevel; kNone by default).
+  virtual void set_checkpoint_level(CheckpointLevel /*level*/) {}
 };
 
 }  // namespace vlm

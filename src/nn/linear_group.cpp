@@ -154,18 +154,20 @@ class GroupFunction : public torch::autograd::Function<GroupFunction> {
 };
 
 // The SwiGLU MLP: gu = gate_up(x) (both halves in one product), act = silu(gu[:, :I]) * gu[:, I:], y = down(act).
-// Keeps x, gu and the small side-path rows; backward forms act again.
+// Keeps x, gu (unless keep_product is false: backward forms it again) and the small side-path rows; backward forms
+// act again.
 class SwigluMlpFunction : public torch::autograd::Function<SwigluMlpFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& W_gu, const at::Tensor& A_gu,
                             const at::Tensor& Bs_gu, const at::Tensor& W_d, const at::Tensor& A_d,
                             const at::Tensor& Bs_d, at::TensorList params, const LowRankLayout& gu_layout,
-                            const LowRankLayout& d_layout, int64_t gu_params) {
+                            const LowRankLayout& d_layout, int64_t gu_params, bool keep_product) {
     const at::Tensor x2 = x.reshape({-1, x.size(-1)});
     const auto [gu, h_gu] = low_rank_forward(x2, W_gu, at::Tensor(), A_gu, Bs_gu, gu_layout);
     const at::Tensor act = ops::swiglu_halves(gu);
     const auto [y, h_d] = low_rank_forward(act, W_d, at::Tensor(), A_d, Bs_d, d_layout);
-    ctx->save_for_backward({x, gu, W_gu, A_gu, Bs_gu, or_empty(h_gu, x), W_d, A_d, Bs_d, or_empty(h_d, x)});
+    ctx->save_for_backward({x, keep_product ? gu : x.new_empty({0}), W_gu, A_gu, Bs_gu, or_empty(h_gu, x), W_d, A_d,
+                            Bs_d, or_empty(h_d, x)});
     ctx->saved_data["params"] = params.vec();
     ctx->saved_data["gu_params"] = gu_params;
     save_layout(ctx, "gu_", gu_layout);
@@ -174,7 +176,12 @@ class SwigluMlpFunction : public torch::autograd::Function<SwigluMlpFunction> {
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto s = ctx->get_saved_variables();
-    const at::Tensor &x = s[0], &gu = s[1];
+    const at::Tensor& x = s[0];
+    const at::Tensor x2 = x.reshape({-1, x.size(-1)});
+    const LowRankLayout gu_layout = load_layout(ctx, "gu_");
+    // The product again when it was not kept: the same products (and the same dropout seeds) as forward.
+    const at::Tensor gu =
+        s[1].numel() > 0 ? s[1] : low_rank_forward(x2, s[2], at::Tensor(), s[3], s[4], gu_layout).first;
     const std::vector<at::Tensor> params = ctx->saved_data["params"].toTensorVector();
     const auto split = params.begin() + ctx->saved_data["gu_params"].toInt();
     const std::vector<at::Tensor> gu_params(params.begin(), split), d_params(split, params.end());
@@ -183,9 +190,9 @@ class SwigluMlpFunction : public torch::autograd::Function<SwigluMlpFunction> {
     const at::Tensor d_act =
         low_rank_backward(dy, act, s[6], s[7], s[8], s[9], load_layout(ctx, "d_"), d_params, true);
     const at::Tensor d_gu = ops::swiglu_halves_backward(gu, d_act);
-    const at::Tensor dx = low_rank_backward(d_gu, x.reshape({gu.size(0), x.size(-1)}), s[2], s[3], s[4], s[5],
-                                            load_layout(ctx, "gu_"), gu_params, ctx->needs_input_grad(0));
-    variable_list out(10 + params.size());
+    const at::Tensor dx =
+        low_rank_backward(d_gu, x2, s[2], s[3], s[4], s[5], gu_layout, gu_params, ctx->needs_input_grad(0));
+    variable_list out(11 + params.size());
     if (dx.defined()) out[0] = dx.view(x.sizes());
     return out;
   }
@@ -338,7 +345,7 @@ std::vector<at::Tensor> LinearGroup::forward(const at::Tensor& x, const std::vec
 }
 
 at::Tensor swiglu_mlp(const at::Tensor& x, LinearGroup& gate_up, const std::vector<LinearImpl*>& gate_up_layers,
-                      LinearGroup& down, LinearImpl* down_layer) {
+                      LinearGroup& down, LinearImpl* down_layer, bool keep_product) {
   VLM_CHECK(gate_up_layers.size() == 2 && gate_up_layers[0]->out_features == gate_up_layers[1]->out_features &&
                 down_layer->in_features == gate_up_layers[0]->out_features && !gate_up_layers[0]->bias.defined() &&
                 !down_layer->bias.defined(),
@@ -348,7 +355,7 @@ at::Tensor swiglu_mlp(const at::Tensor& x, LinearGroup& gate_up, const std::vect
   std::vector<at::Tensor> params = gu.params;
   params.insert(params.end(), d.params.begin(), d.params.end());
   return SwigluMlpFunction::apply(x, gu.weight, gu.A, gu.Bs, d.weight, d.A, d.Bs, at::TensorList(params), gu.layout,
-                                  d.layout, static_cast<int64_t>(gu.params.size()));
+                                  d.layout, static_cast<int64_t>(gu.params.size()), keep_product);
 }
 
 }  // namespace vlm::nn

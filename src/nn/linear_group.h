@@ -80,9 +80,10 @@ class LinearGroup {
 };
 
 // down(silu(gate(x)) * up(x)) for gate_up_layers = {gate, up} (one input width, same output width) and the down
-// projection, as one node that keeps x and the gate/up product (not the activation, formed again in backward).
-// Needs LinearGroup::groupable for both groups, without biases.
+// projection, as one node that keeps x and the gate/up product (not the activation, formed again in backward), or
+// without keep_product only x and the side paths' small h: backward then forms the product again (one product more,
+// the same numbers and dropout masks). Needs LinearGroup::groupable for both groups, without biases.
 at::Tensor swiglu_mlp(const at::Tensor& x, LinearGroup& gate_up, const std::vector<LinearImpl*>& gate_up_layers,
-                      LinearGroup& down, LinearImpl* down_layer);
+                      LinearGroup& down, LinearImpl* down_layer, bool keep_product = true);
 
 }  // namespace vlm::nn

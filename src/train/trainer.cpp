@@ -168,7 +168,7 @@ TrainSummary train(const TrainOptions& o) {
   const auto start = Clock::now();
   // A full fine-tune's checkpoint is a whole model folder: resuming loads the weights from it.
   VLM v = load(o.full_finetune && !o.resume.empty() ? o.resume : o.model_dir, {o.device, o.dtype, ""});
-  v.model->set_gradient_checkpointing(o.gradient_checkpointing || o.checkpoint_offload, o.checkpoint_offload);
+  v.model->set_checkpoint_level(o.checkpointing);
   const Dataset data = load_dataset(o.data, {o.skip_bad_samples});
   Dataset val;
   if (!o.val_data.empty()) val = load_dataset(o.val_data, {o.skip_bad_samples});

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "lora/attach.h"
+#include "models/model.h"
 
 namespace vlm::train {
 
@@ -33,9 +34,8 @@ struct TrainOptions {
   int64_t num_workers = 1;  // threads encoding samples ahead of the trainer (0 = on the training thread)
   bool train_on_prompt = false, skip_bad_samples = false, skip_nonfinite = false;
   bool full_finetune = false;
-  bool gradient_checkpointing = false;  // recompute decoder-layer activations in backward (less memory)
-  bool checkpoint_offload = false;      // and keep the layers' inputs in pinned CPU memory (implies the above)
-  bool packing = false;                 // each micro-batch as one row without padding (collate_packed)
+  CheckpointLevel checkpointing = CheckpointLevel::kNone;  // activations formed again in backward (less memory)
+  bool packing = false;  // each micro-batch as one row without padding (collate_packed)
   int64_t stop_after = 0;  // stop (saving a checkpoint, as on a signal) once this many steps are done; 0 = never
   lora::AttachOptions lora;
   bool quiet = false;  // no summary lines on stderr (tests)

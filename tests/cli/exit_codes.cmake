@@ -18,3 +18,7 @@ set(bad /tmp/vlm-cli-${tag}.safetensors)
 file(WRITE ${bad} "garbage!garbage!")
 expect(1 "error: ${bad}: header length [0-9]+ exceeds the limit" inspect ${bad})
 file(REMOVE ${bad})
+# Activation checkpointing: one level, named by --checkpoint-level or by one flag.
+expect(2 "usage error.*--checkpoint-level" train --model m --data d --output o --checkpoint-level some)
+expect(2 "usage error.*excludes" train --model m --data d --output o --checkpoint-level mlp --gradient-checkpointing)
+expect(2 "usage error.*excludes" train --model m --data d --output o --gradient-checkpointing --checkpoint-offload)

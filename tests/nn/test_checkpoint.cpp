@@ -1,6 +1,7 @@
 // Activation checkpointing (nn/checkpoint.h): gradients with recomputation equal those of a plain backward, for a
 // small MLP with dropout (the dropout masks must be drawn again identically) and for the tiny Qwen2-VL model with
-// LoRA adapters (dropout 0.1) trained through the trainer's collator and loss. The expected values are the plain
+// LoRA adapters (dropout 0.1) trained through the trainer's collator and loss, at each CheckpointLevel that forms
+// activations again (whole layers; the MLPs' gate/up product). The expected values are the plain
 // backward's own: checkpointing must not change what is computed, only when.
 #include <gtest/gtest.h>
 
@@ -14,6 +15,7 @@
 #include "core/file.h"
 #include "lora/attach.h"
 #include "nn/checkpoint.h"
+#include "nn/linear_group.h"
 #include "train/collator.h"
 #include "train/dataset.h"
 #include "train/loss.h"
@@ -196,7 +198,7 @@ namespace {
 struct ModelRun {
   double loss = 0;
   std::vector<at::Tensor> grads;  // lora_A, lora_B of every adapter, in module order
-  int checkpoint_nodes = 0;
+  int64_t checkpoint_nodes = 0;
 };
 
 }  // namespace
@@ -229,10 +231,10 @@ TEST(Checkpoint, TinyQwen2VlWithLoraDropoutGivesThePlainLossAndGradients) {
   for (const auto& s : samples) ptrs.push_back(&s);
   const auto batch = vlm::train::collate(ptrs, v.processor->tokenizer().pad_id().value_or(0), v.device);
 
-  auto run = [&](bool checkpointed, uint64_t seed) {
+  auto run = [&](vlm::CheckpointLevel level, uint64_t seed) {
     for (const auto& a : adapters)
       for (at::Tensor* t : {&a.adapter->lora_A, &a.adapter->lora_B}) t->mutable_grad() = at::Tensor();
-    v.model->set_gradient_checkpointing(checkpointed);
+    v.model->set_checkpoint_level(level);
     torch::manual_seed(seed);
     const auto sums = vlm::train::causal_lm_loss(*v.model, v.model->forward_hidden(batch.batch, nullptr), batch.labels);
     const at::Tensor loss = sums.loss_sum / static_cast<double>(sums.tokens);
@@ -247,24 +249,38 @@ TEST(Checkpoint, TinyQwen2VlWithLoraDropoutGivesThePlainLossAndGradients) {
       }
     return r;
   };
-  const ModelRun plain = run(false, 1234);
-  const ModelRun ckpt = run(true, 1234);
-  const ModelRun other_seed = run(true, 4321);
-  v.model->set_gradient_checkpointing(false);
-
-  EXPECT_EQ(plain.checkpoint_nodes, 0);
-  // Every layer, the first too (its input, the frozen embeddings, needs no gradient).
-  EXPECT_EQ(ckpt.checkpoint_nodes, v.model->num_layers());
-  EXPECT_NEAR(ckpt.loss, plain.loss, 1e-5 * std::abs(plain.loss));
-  ASSERT_EQ(ckpt.grads.size(), 2 * adapters.size());
-  for (size_t i = 0; i < plain.grads.size(); ++i) {
-    const std::string name = adapters[i / 2].path + (i % 2 ? ".lora_B" : ".lora_A");
-    EXPECT_GT(plain.grads[i].abs().max().item<double>(), 0.0) << name;
-    // float32 sums in another order (autograd adds a shared input's gradients in the order of the graph, which the
-    // recomputation changes): up to ~1.3e-5 seen on CUDA, against more than 1e-3 for other dropout masks below.
-    EXPECT_LE(max_relative_error(ckpt.grads[i], plain.grads[i]), 5e-5) << name;
+  using vlm::CheckpointLevel;
+  const ModelRun plain = run(CheckpointLevel::kNone, 1234);
+  const ModelRun other_seed = run(CheckpointLevel::kLayer, 4321);
+  // Every level: layers run again (every layer, the first too: its input, the frozen embeddings, needs no gradient);
+  // the MLPs' product formed again inside their grouped node (no checkpoint node); and the same level where the
+  // grouped node does not apply, each MLP through nn::checkpoint.
+  struct Level {
+    CheckpointLevel level;
+    bool grouped;
+    int64_t nodes;
+  };
+  const int64_t layers = v.model->num_layers();
+  for (const Level& l : {Level{CheckpointLevel::kLayer, true, layers}, Level{CheckpointLevel::kMlp, true, 0},
+                         Level{CheckpointLevel::kMlp, false, layers}}) {
+    SCOPED_TRACE(std::string(vlm::checkpoint_level_name(l.level)) + (l.grouped ? "" : ", not grouped"));
+    vlm::nn::LinearGroup::enabled = l.grouped;
+    const ModelRun ckpt = run(l.level, 1234);
+    vlm::nn::LinearGroup::enabled = true;
+    EXPECT_EQ(plain.checkpoint_nodes, 0);
+    EXPECT_EQ(ckpt.checkpoint_nodes, l.nodes);
+    EXPECT_NEAR(ckpt.loss, plain.loss, 1e-5 * std::abs(plain.loss));
+    ASSERT_EQ(ckpt.grads.size(), 2 * adapters.size());
+    for (size_t i = 0; i < plain.grads.size(); ++i) {
+      const std::string name = adapters[i / 2].path + (i % 2 ? ".lora_B" : ".lora_A");
+      EXPECT_GT(plain.grads[i].abs().max().item<double>(), 0.0) << name;
+      // float32 sums in another order (autograd adds a shared input's gradients in the order of the graph, which the
+      // recomputation changes): up to ~1.3e-5 seen on CUDA, against more than 1e-3 for other dropout masks below.
+      EXPECT_LE(max_relative_error(ckpt.grads[i], plain.grads[i]), 5e-5) << name;
+    }
   }
-  // Sensitivity: another seed draws other dropout masks, so the comparison above can fail.
+  v.model->set_checkpoint_level(CheckpointLevel::kNone);
+  // Sensitivity: another seed draws other dropout masks, so the comparisons above can fail.
   double largest = 0;
   for (size_t i = 0; i < plain.grads.size(); ++i)
     largest = std::max(largest, max_relative_error(other_seed.grads[i], plain.grads[i]));

@@ -32,10 +32,7 @@ class Qwen2VLImpl : public Model {
   at::Tensor plain_lm_head_weight() override;
   int64_t vocab_size() const override { return config.text.vocab_size; }
   int64_t num_layers() const override { return config.text.num_hidden_layers; }
-  void set_gradient_checkpointing(bool on, bool offload = false) override {
-    model->gradient_checkpointing = on;
-    model->checkpoint_offload = offload;
-  }
+  void set_checkpoint_level(CheckpointLevel level) override { model->set_checkpoint_level(level); }
 
   // Input embeddings with image features inserted at the image-token positions (error if counts differ), which
   // are read from ids_cpu, the host's copy of batch.input_ids, so that nothing waits for the device.

@@ -100,8 +100,15 @@ at::Tensor TextMLPImpl::forward(const at::Tensor& x) {
     const std::vector<nn::LinearImpl*> gate_up = {gate_proj.get(), up_proj.get()}, down = {down_proj.get()};
     if (nn::LinearGroup::groupable(gate_up, x) && nn::LinearGroup::groupable(down, x) &&
         (nn::LinearGroup::trains(gate_up, x) || nn::LinearGroup::trains(down, x)))
-      return nn::swiglu_mlp(x, gate_up_group_, gate_up, down_group_, down_proj.get());
+      return nn::swiglu_mlp(x, gate_up_group_, gate_up, down_group_, down_proj.get(), /*keep_product=*/!recompute);
   }
+  // Captured as a raw pointer: the module outlives the backward that runs it again.
+  if (recompute && at::GradMode::is_enabled())
+    return nn::checkpoint([mlp = this](const at::Tensor& in) { return mlp->forward_kept(in); }, x);
+  return forward_kept(x);
+}
+
+at::Tensor TextMLPImpl::forward_kept(const at::Tensor& x) {
   if (const auto low_ranks = fused_low_ranks(x.scalar_type()))
     return down_proj(ops::swiglu_linear(x, gate_proj->weight, up_proj->weight, low_ranks->first, low_ranks->second));
   // Gate before up, as the grouped node runs them: each may draw a dropout mask, and an argument list would leave
@@ -158,6 +165,12 @@ TextModelImpl::TextModelImpl(const TextConfig& c) : config(c) {
   norm = register_module("norm", nn::RMSNorm(c.hidden_size, c.rms_norm_eps));
 }
 
+void TextModelImpl::set_checkpoint_level(CheckpointLevel level) {
+  checkpoint_level_ = level;
+  for (size_t i = 0; i < layers->size(); ++i)
+    layers[i]->as<DecoderLayerImpl>()->mlp->recompute = level == CheckpointLevel::kMlp;
+}
+
 const at::Tensor& TextModelImpl::inv_freq(const at::Device& device) {
   if (!inv_freq_.defined() || inv_freq_.device() != device)
     inv_freq_ = nn::rope_inv_freq(config.head_dim, config.rope_theta, device);
@@ -177,7 +190,7 @@ at::Tensor TextModelImpl::forward(const at::Tensor& embeds, const at::Tensor& po
     rope = nn::mrope_cos_sin(inv_freq, position_ids, config.mrope_section, embeds.scalar_type());
   }
   at::Tensor h = embeds, pending;
-  const bool recompute = gradient_checkpointing && at::GradMode::is_enabled() && cache == nullptr;
+  const bool recompute = checkpoint_level_ >= CheckpointLevel::kLayer && at::GradMode::is_enabled() && cache == nullptr;
   for (size_t i = 0; i < layers->size(); ++i) {
     const auto index = static_cast<int64_t>(i);
     if (!recompute) {
@@ -188,7 +201,7 @@ at::Tensor TextModelImpl::forward(const at::Tensor& embeds, const at::Tensor& po
     auto run = [layer = layers->ptr<DecoderLayerImpl>(i), rope, mask, index](const at::Tensor& x) {
       return layer->forward(x, rope, mask, nullptr, index);
     };
-    h = nn::checkpoint(run, h, checkpoint_offload);
+    h = nn::checkpoint(run, h, checkpoint_level_ == CheckpointLevel::kOffload);
   }
   if (!pending.defined()) return norm(h);
   return ops::add_rms_norm(h, pending, norm->weight, norm->eps).second;

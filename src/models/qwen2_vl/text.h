@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "models/model.h"
 #include "models/qwen2_vl/config.h"
 #include "nn/activation.h"
 #include "nn/attention.h"
@@ -58,8 +59,13 @@ class TextMLPImpl : public torch::nn::Module {
   std::optional<std::pair<ops::LowRank, ops::LowRank>> fused_low_ranks(at::ScalarType dtype) const;
   nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
   nn::Activation act;
+  // Training (CheckpointLevel::kMlp): keep only the input, and form the gate/up product again in backward (the
+  // grouped node), or run the whole MLP again (nn::checkpoint) where it does not apply.
+  bool recompute = false;
 
  private:
+  at::Tensor forward_kept(const at::Tensor& x);
+
   // Training with frozen projections: the whole SwiGLU MLP (and its LoRA side paths) as one node.
   nn::LinearGroup gate_up_group_, down_group_;
 };
@@ -91,15 +97,16 @@ class TextModelImpl : public torch::nn::Module {
   torch::nn::ModuleList layers{nullptr};
   nn::RMSNorm norm{nullptr};
   TextConfig config;
-  // Training: run each decoder layer through nn::checkpoint (recomputed in backward) when grad mode is on and no
-  // KV cache is given; with checkpoint_offload, its input is kept in pinned CPU memory.
-  bool gradient_checkpointing = false;
-  bool checkpoint_offload = false;
+  // Training (grad mode on, no KV cache): kLayer and kOffload run each decoder layer through nn::checkpoint
+  // (offload: its input kept in pinned CPU memory), kMlp has each layer's MLP keep only its input.
+  void set_checkpoint_level(CheckpointLevel level);
+  CheckpointLevel checkpoint_level() const { return checkpoint_level_; }
 
  private:
   // RoPE's inverse frequencies on the embeddings' device, computed once (five small kernels a decoding step else).
   const at::Tensor& inv_freq(const at::Device& device);
   at::Tensor inv_freq_;
+  CheckpointLevel checkpoint_level_ = CheckpointLevel::kNone;
 };
 TORCH_MODULE(TextModel);
 
