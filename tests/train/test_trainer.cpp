@@ -257,6 +257,36 @@ TEST(Trainer, ResumeIsBitwiseIdenticalToAnUninterruptedRun) {
   vlm::test::remove_tree(split);
 }
 
+// The mlp checkpointing level forms each MLP's gate/up product again in backward with the same products and dropout
+// seeds, so training is bit for bit that of keeping everything; the layer level recomputes whole layers (the order of
+// some float32 sums changes), so it trains to the same adapter up to rounding.
+TEST(Trainer, CheckpointLevelsTrainTheSameAdapter) {
+  if (!have_fixtures()) GTEST_SKIP() << "missing fixture " << parity_dir();
+  auto run = [&](vlm::CheckpointLevel level) {
+    const std::string out = vlm::test::temp_dir(std::string("levels-") + vlm::checkpoint_level_name(level));
+    vlm::train::TrainOptions o = parity_options(out);
+    o.adapter.clear();
+    o.steps = 4;
+    o.lora.dropout = 0.1;
+    o.lora.r = 4;
+    o.seed = 3;
+    o.checkpointing = level;
+    vlm::train::train(o);
+    const std::string adapter = vlm::read_file(out + "/adapter_model.safetensors", 1 << 26);
+    const auto file = vlm::safetensors::Checkpoint::open(out + "/adapter_model.safetensors");
+    std::vector<at::Tensor> tensors;
+    for (const auto& [name, entry] : file.tensors()) tensors.push_back(vlm::to_torch(file, name).clone());
+    vlm::test::remove_tree(out);
+    return std::make_pair(adapter, tensors);
+  };
+  const auto kept = run(vlm::CheckpointLevel::kNone);
+  EXPECT_EQ(run(vlm::CheckpointLevel::kMlp).first, kept.first);
+  const auto layer = run(vlm::CheckpointLevel::kLayer);
+  ASSERT_EQ(layer.second.size(), kept.second.size());
+  for (size_t i = 0; i < kept.second.size(); ++i)
+    EXPECT_LE(max_relative_error(layer.second[i], kept.second[i]), 1e-4) << i;
+}
+
 TEST(Trainer, ATinyModelMemorisesASmallDataset) {
   if (!have_fixtures()) GTEST_SKIP() << "missing fixture " << parity_dir();
   const std::string out = vlm::test::temp_dir("memorise");
