@@ -334,7 +334,9 @@ int main(int argc, char** argv) {
   app.add_flag("--gradient-checkpointing", a.gradient_checkpointing);
   app.add_flag("--checkpoint-offload", a.checkpoint_offload, "Checkpointing with layer inputs in pinned CPU memory");
   app.add_option("--checkpoint-level", a.checkpoint_level, "none, mlp, layer or offload (instead of the flags)")
-      ->check(CLI::IsMember({"none", "mlp", "layer", "offload"}));
+      ->check(CLI::IsMember({"none", "mlp", "layer", "offload"}))
+      ->excludes("--gradient-checkpointing")
+      ->excludes("--checkpoint-offload");
   CLI11_PARSE(app, argc, argv);
   if ((a.trace_step > 0) != !a.trace.empty()) {
     std::fprintf(stderr, "bench_train: --trace-step N and --trace FILE go together\n");

@@ -45,19 +45,20 @@ Command add_train(CLI::App& app) {
   cmd->add_option("--adapter", o->adapter, "Continue training this adapter (PEFT or mlx-vlm) instead of a new one");
   cmd->add_option("--stop-after", o->stop_after, "Stop after this many steps with a checkpoint, to resume later");
   cmd->add_flag("--full-finetune", o->full_finetune, "Train every language-model weight instead of LoRA");
-  // The activation checkpointing level: --checkpoint-level, or one of the flags naming a level.
+  // The activation checkpointing level: --checkpoint-level, or the flags naming a level (both: offload, which
+  // implies the other, as before the levels).
   auto level = std::make_shared<std::string>();
   auto layer_flag = std::make_shared<bool>(false), offload_flag = std::make_shared<bool>(false);
   auto* level_option =
       cmd->add_option("--checkpoint-level", *level,
                       "Activations formed again in backward instead of kept: none (default); mlp (each layer's "
-                      "gate/up product); layer (each decoder layer, ~30% more compute); offload (layer, with inputs "
-                      "in pinned CPU memory: the longest sequences)")
+                      "gate/up product; the whole MLP where LoRA's fused node does not apply); layer (each decoder "
+                      "layer, ~30% more compute); offload (layer, with inputs in pinned CPU memory: the longest "
+                      "sequences)")
           ->check(CLI::IsMember({"none", "mlp", "layer", "offload"}));
   auto* layer_option = cmd->add_flag("--gradient-checkpointing", *layer_flag, "Same as --checkpoint-level layer");
   auto* offload_option = cmd->add_flag("--checkpoint-offload", *offload_flag, "Same as --checkpoint-level offload");
   level_option->excludes(layer_option)->excludes(offload_option);
-  layer_option->excludes(offload_option);
   cmd->add_option("--rank,-r", o->lora.r, "LoRA rank (default 8)");
   cmd->add_option("--alpha", o->lora.alpha, "LoRA alpha; scale = alpha / rank (default 16)");
   cmd->add_option("--dropout", o->lora.dropout, "LoRA dropout (default 0)");

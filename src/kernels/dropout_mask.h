@@ -5,7 +5,8 @@
 //
 // Elements 2j and 2j + 1 take the low and high 32 bits of splitmix64's output for the state seed + (j + 1) * gamma
 // (gamma its golden-ratio increment); an element is kept when its 32 bits are at least p * 2^32 (rounded up), and a
-// kept element is scaled by 1 / (1 - p) in float32, as torch's dropout scales.
+// kept element is scaled by 1 / (1 - p) in float32 (float64 for double tensors, which only the reference takes), as
+// torch's dropout scales.
 #pragma once
 
 #include <cstdint>
@@ -26,11 +27,13 @@ VLM_HOST_DEVICE uint64_t pair_bits(uint64_t seed, uint64_t j) {
   return z ^ (z >> 31);
 }
 
-// Elements whose 32 bits are below this are dropped: ceil(p * 2^32) for p in [0, 1).
+// Elements whose 32 bits are below this are dropped: ceil(p * 2^32) for p in [0, 1), at most 2^32 - 1 (a p within
+// 2^-32 of 1 drops all but the elements drawing the largest value).
 inline uint32_t threshold(double p) {
   const double t = p * 4294967296.0;
   const auto u = static_cast<uint64_t>(t);
-  return static_cast<uint32_t>(static_cast<double>(u) < t ? u + 1 : u);
+  const uint64_t up = static_cast<double>(u) < t ? u + 1 : u;
+  return static_cast<uint32_t>(up < 0xFFFFFFFFull ? up : 0xFFFFFFFFull);
 }
 
 // Whether element i is kept.

@@ -1,5 +1,6 @@
 // Element-wise fused kernels: rotary embedding (alone with its gradient, or for a decoding step's fused q/k/v written
-// to the KV cache), SwiGLU with its gradients, quick GELU and seeded dropout. Grid-stride loops over the output, fp32 arithmetic.
+// to the KV cache), SwiGLU with its gradients, quick GELU and seeded dropout. Grid-stride loops over the output, fp32
+// arithmetic.
 #include <algorithm>
 #include <numeric>
 

@@ -546,6 +546,19 @@ at::Tensor dropout(const at::Tensor& x, double p, uint64_t seed) {
     launch_dropout(xc, y, p, seed, false);
     return y;
   }
+  if (x.is_cuda() && elem_type(x.scalar_type()) && records_grad(x)) {
+    // Under autograd: the kernel draws keep / (1 - p) in float32 on the device, and plain ops apply it (the same
+    // numbers; the gradient is that factor).
+    at::Tensor scaled;
+    {
+      at::NoGradGuard no_grad;
+      const at::Tensor ones = at::ones(x.sizes(), x.options().dtype(at::kFloat));
+      scaled = at::empty_like(ones);
+      launch_dropout(ones, scaled, p, seed, false);
+    }
+    const at::Tensor xf = x.to(at::kFloat);
+    return at::where(scaled.ne(0), xf * scaled, at::zeros_like(xf)).to(x.scalar_type());
+  }
 #endif
   return dropout_reference(x, p, seed);
 }

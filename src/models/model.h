@@ -28,7 +28,8 @@ struct Batch {
 // saved (and compute added):
 //   kNone     everything is kept;
 //   kMlp      each decoder layer's MLP keeps only its input, and backward forms the gate/up product (most of a
-//             layer's activations) again: one product more a layer, where kLayer runs the whole layer again;
+//             layer's activations) again: one product more a layer, where kLayer runs the whole layer again (the
+//             whole MLP where LoRA's fused MLP node does not apply: DoRA, a trained base, another activation);
 //   kLayer    each decoder layer keeps only its input and runs again in backward (nn/checkpoint.h);
 //   kOffload  kLayer with those inputs in pinned CPU memory: the longest sequences.
 enum class CheckpointLevel { kNone, kMlp, kLayer, kOffload };

@@ -168,6 +168,7 @@ class SwigluMlpFunction : public torch::autograd::Function<SwigluMlpFunction> {
     const auto [y, h_d] = low_rank_forward(act, W_d, at::Tensor(), A_d, Bs_d, d_layout);
     ctx->save_for_backward({x, keep_product ? gu : x.new_empty({0}), W_gu, A_gu, Bs_gu, or_empty(h_gu, x), W_d, A_d,
                             Bs_d, or_empty(h_d, x)});
+    ctx->saved_data["keep_product"] = keep_product;
     ctx->saved_data["params"] = params.vec();
     ctx->saved_data["gu_params"] = gu_params;
     save_layout(ctx, "gu_", gu_layout);
@@ -180,8 +181,9 @@ class SwigluMlpFunction : public torch::autograd::Function<SwigluMlpFunction> {
     const at::Tensor x2 = x.reshape({-1, x.size(-1)});
     const LowRankLayout gu_layout = load_layout(ctx, "gu_");
     // The product again when it was not kept: the same products (and the same dropout seeds) as forward.
-    const at::Tensor gu =
-        s[1].numel() > 0 ? s[1] : low_rank_forward(x2, s[2], at::Tensor(), s[3], s[4], gu_layout).first;
+    const at::Tensor gu = ctx->saved_data["keep_product"].toBool()
+                              ? s[1]
+                              : low_rank_forward(x2, s[2], at::Tensor(), s[3], s[4], gu_layout).first;
     const std::vector<at::Tensor> params = ctx->saved_data["params"].toTensorVector();
     const auto split = params.begin() + ctx->saved_data["gu_params"].toInt();
     const std::vector<at::Tensor> gu_params(params.begin(), split), d_params(split, params.end());

@@ -1,7 +1,8 @@
 // Frozen linear layers that read one input (q, k, v; gate and up) run as one product over their weights stacked in
-// one tensor, under autograd as one node, with their LoRA side paths (LinearAdapter::low_rank_path, with or without
-// dropout) riding along in the same node: one node and a few large GEMMs where there were one node and three to five GEMMs a layer, and no
-// gradient adds for the shared input. The SwiGLU MLP runs as one node in all (swiglu_mlp).
+// one tensor, under autograd as one node, with their LoRA side paths (LinearAdapter::low_rank_path, with or
+// without dropout) riding along in the same node: one node and a few large GEMMs where there were one node and three
+// to five GEMMs a layer, and no gradient adds for the shared input. The SwiGLU MLP runs as one node in all
+// (swiglu_mlp).
 //
 // On first use the layers' weights (and biases) are copied into one stacked tensor and the parameters become row
 // blocks of it (views: no second copy of the weights); a weight replaced since (loading, .to()) is stacked again.

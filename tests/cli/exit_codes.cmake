@@ -21,4 +21,4 @@ file(REMOVE ${bad})
 # Activation checkpointing: one level, named by --checkpoint-level or by one flag.
 expect(2 "usage error.*--checkpoint-level" train --model m --data d --output o --checkpoint-level some)
 expect(2 "usage error.*excludes" train --model m --data d --output o --checkpoint-level mlp --gradient-checkpointing)
-expect(2 "usage error.*excludes" train --model m --data d --output o --gradient-checkpointing --checkpoint-offload)
+expect(2 "usage error.*excludes" train --model m --data d --output o --checkpoint-offload --checkpoint-level none)

@@ -990,14 +990,24 @@ TEST(Ops, DropoutCudaMatchesTheCpu) {
       for (double p : {0.05, 0.5}) {
         SCOPED_TRACE(std::string(c10::toString(type)) + " n " + std::to_string(n) + " p " + std::to_string(p));
         const uint64_t seed = vlm::ops::dropout_seed();
-        const at::Tensor x = torch::randn({n + 1}).to(type);
-        for (const at::Tensor& in : {x.narrow(0, 0, n), x.narrow(0, 1, n)}) {
-          const at::Tensor want = vlm::ops::dropout_reference(in, p, seed);
-          EXPECT_TRUE(torch::equal(vlm::ops::dropout(in.cuda(), p, seed).cpu(), want));
-          const at::Tensor dst = torch::randn({n}).to(type), dst_gpu = dst.cuda();
+        // Sliced on the device, so that an offset of one element leaves the pointers unaligned there.
+        const at::Tensor x = torch::randn({n + 1}).to(type), x_gpu = x.cuda();
+        const at::Tensor d = torch::randn({n + 1}).to(type), d_gpu = d.cuda();
+        for (const int64_t at : {0, 1}) {
+          const at::Tensor in = x.narrow(0, at, n);
+          EXPECT_TRUE(torch::equal(vlm::ops::dropout(x_gpu.narrow(0, at, n), p, seed).cpu(),
+                                   vlm::ops::dropout_reference(in, p, seed)));
+          const at::Tensor dst = d.narrow(0, at, n).clone(), dst_gpu = d_gpu.narrow(0, at, n).clone();
           vlm::ops::add_dropout_reference(dst, in, p, seed);
-          vlm::ops::add_dropout_(dst_gpu, in.cuda(), p, seed);
+          vlm::ops::add_dropout_(dst_gpu, x_gpu.narrow(0, at, n), p, seed);
           EXPECT_TRUE(torch::equal(dst_gpu.cpu(), dst));
         }
+        // Under autograd the mask is drawn on the device too, and the gradient is the mask's scale.
+        const at::Tensor leaf = x_gpu.narrow(0, 0, n).detach().requires_grad_(true);
+        const at::Tensor y = vlm::ops::dropout(leaf, p, seed);
+        EXPECT_TRUE(torch::equal(y.detach().cpu(), vlm::ops::dropout_reference(x.narrow(0, 0, n), p, seed)));
+        y.backward(torch::ones_like(y));
+        EXPECT_TRUE(torch::equal(leaf.grad().cpu(),
+                                 vlm::ops::dropout_reference(torch::ones({n}).to(type), p, seed)));
       }
 }
