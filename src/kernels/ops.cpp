@@ -480,6 +480,12 @@ void cast_scale(const std::vector<CastScale>& items) {
   cast_scale_reference(items);
 }
 
+namespace {
+
+void check_dropout(double p) { VLM_CHECK(p >= 0 && p < 1, "dropout: the probability must be in [0, 1), got ", p); }
+
+}  // namespace
+
 uint64_t dropout_seed() {
   at::Generator gen = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(gen.mutex());
@@ -487,7 +493,7 @@ uint64_t dropout_seed() {
 }
 
 at::Tensor dropout_keep(at::IntArrayRef sizes, double p, uint64_t seed) {
-  VLM_CHECK(p >= 0 && p < 1, "dropout: the probability must be in [0, 1), got ", p);
+  check_dropout(p);
   at::Tensor keep = at::empty(sizes, at::TensorOptions().dtype(at::kBool));
   bool* out = keep.data_ptr<bool>();
   const uint32_t threshold = dropout::threshold(p);
@@ -538,7 +544,7 @@ void launch_dropout(const at::Tensor& src, const at::Tensor& dst, double p, uint
 #endif
 
 at::Tensor dropout(const at::Tensor& x, double p, uint64_t seed) {
-  VLM_CHECK(p >= 0 && p < 1, "dropout: the probability must be in [0, 1), got ", p);
+  check_dropout(p);
 #ifdef VLM_WITH_CUDA
   if (dropout_kernel_takes(x, x)) {
     const at::Tensor xc = x.contiguous();
@@ -564,7 +570,7 @@ at::Tensor dropout(const at::Tensor& x, double p, uint64_t seed) {
 }
 
 void add_dropout_(const at::Tensor& dst, const at::Tensor& src, double p, uint64_t seed) {
-  VLM_CHECK(p >= 0 && p < 1, "dropout: the probability must be in [0, 1), got ", p);
+  check_dropout(p);
   VLM_CHECK(dst.sizes() == src.sizes(), "add_dropout_: dst ", dst.sizes(), " and src ", src.sizes(), " differ");
 #ifdef VLM_WITH_CUDA
   if (dropout_kernel_takes(dst, src) && dst.is_contiguous()) {

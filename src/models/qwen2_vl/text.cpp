@@ -42,13 +42,11 @@ at::Tensor TextAttentionImpl::decode_step(const at::Tensor& qkv, const nn::CosSi
   return o_proj(out.transpose(1, 2).reshape({b, 1, heads * head_dim}));
 }
 
-bool TextAttentionImpl::can_fuse_qkv(const at::Tensor& x) const {
+const nn::JoinedLinear::Product* TextAttentionImpl::joined_qkv(const at::Tensor& x) {
   if (!x.is_cuda() || at::GradMode::is_enabled() || !q_proj->bias.defined() || !k_proj->bias.defined() ||
       !v_proj->bias.defined())
-    return false;
-  for (const nn::Linear& l : {q_proj, k_proj, v_proj})
-    if (!l->low_rank(x.scalar_type())) return false;
-  return true;
+    return nullptr;
+  return qkv_joined_.get({q_proj.get(), k_proj.get(), v_proj.get()}, x.scalar_type());
 }
 
 std::array<at::Tensor, 3> TextAttentionImpl::project_qkv(const at::Tensor& x) {
@@ -57,26 +55,17 @@ std::array<at::Tensor, 3> TextAttentionImpl::project_qkv(const at::Tensor& x) {
     const std::vector<at::Tensor> out = qkv_group_.forward(x, qkv);
     return {out[0], out[1], out[2]};
   }
-  if (!can_fuse_qkv(x)) return {q_proj(x), k_proj(x), v_proj(x)};
-  const at::Tensor y = fused_qkv(x);
+  const nn::JoinedLinear::Product* joined = joined_qkv(x);
+  if (!joined) return {q_proj(x), k_proj(x), v_proj(x)};
+  const at::Tensor y = ops::linear(x, joined->weight, joined->bias, joined->low_rank);
   const int64_t nq = q_proj->out_features, nk = k_proj->out_features;
   return {y.narrow(-1, 0, nq), y.narrow(-1, nq, nk), y.narrow(-1, nq + nk, v_proj->out_features)};
 }
 
 at::Tensor TextAttentionImpl::project_qkv_joined(const at::Tensor& x) {
-  if (can_fuse_qkv(x)) return fused_qkv(x);
+  if (const nn::JoinedLinear::Product* joined = joined_qkv(x))
+    return ops::linear(x, joined->weight, joined->bias, joined->low_rank);
   return at::cat({q_proj(x), k_proj(x), v_proj(x)}, -1);
-}
-
-at::Tensor TextAttentionImpl::fused_qkv(const at::Tensor& x) {
-  const nn::JoinedLinear::Product& p = fused_qkv_product(x.scalar_type());
-  return ops::linear(x, p.weight, p.bias, p.low_rank);
-}
-
-const nn::JoinedLinear::Product& TextAttentionImpl::fused_qkv_product(at::ScalarType dtype) {
-  const nn::JoinedLinear::Product* p = qkv_joined_.get({q_proj.get(), k_proj.get(), v_proj.get()}, dtype);
-  VLM_CHECK(p, "the q, k, v projections cannot run joined (an adapter that is not plain LoRA)");
-  return *p;
 }
 
 TextMLPImpl::TextMLPImpl(int64_t hidden, int64_t intermediate, nn::Activation act_) : act(act_) {
@@ -137,12 +126,12 @@ std::pair<at::Tensor, at::Tensor> DecoderLayerImpl::step(const at::Tensor& x, co
                                                          nn::KVCache* cache, int64_t layer) {
   const at::ScalarType dtype = x.scalar_type();
   const auto mlp_low_ranks = rope.positions.defined() ? mlp->fused_low_ranks(dtype) : std::nullopt;
-  if (mlp_low_ranks && self_attn->can_fuse_qkv(x)) {
+  const nn::JoinedLinear::Product* qkv_product = mlp_low_ranks ? self_attn->joined_qkv(x) : nullptr;
+  if (qkv_product) {
     // A decoding step: each residual add and norm runs inside the projection after it (LoRA side paths ride on the
     // projections).
-    const nn::JoinedLinear::Product& qkv_product = self_attn->fused_qkv_product(dtype);
     const auto [h, qkv] = ops::add_rms_norm_linear(x, pending, input_layernorm->weight, input_layernorm->eps,
-                                                   qkv_product.weight, qkv_product.bias, qkv_product.low_rank);
+                                                   qkv_product->weight, qkv_product->bias, qkv_product->low_rank);
     const at::Tensor attn = self_attn->decode_step(qkv, rope, mask, cache, layer);
     const auto [h2, act] = ops::add_rms_norm_swiglu_linear(h, attn, post_attention_layernorm->weight,
                                                            post_attention_layernorm->eps, mlp->gate_proj->weight,

@@ -30,10 +30,9 @@ class TextAttentionImpl : public torch::nn::Module {
   // The decoding step after the projection, from the joined q, k, v projections qkv [B, 1, (H + 2 Hkv) D].
   at::Tensor decode_step(const at::Tensor& qkv, const nn::CosSin& rope, const nn::AttentionMask& mask,
                          nn::KVCache* cache, int64_t layer);
-  // Whether the q, k, v projections of x may run as one over the joined weights (inference on CUDA; LoRA side paths
-  // ride along), and that product.
-  bool can_fuse_qkv(const at::Tensor& x) const;
-  const nn::JoinedLinear::Product& fused_qkv_product(at::ScalarType dtype);
+  // The joined q, k, v product where the projections of x run as one over the joined weights (inference on CUDA,
+  // biases, plain LoRA side paths or none, which ride along); null otherwise. Each adapter is asked once.
+  const nn::JoinedLinear::Product* joined_qkv(const at::Tensor& x);
   nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t heads, kv_heads, head_dim;
 
@@ -43,7 +42,6 @@ class TextAttentionImpl : public torch::nn::Module {
   // three small ones), plus one kernel for LoRA side paths; the concatenation is cached (nn::JoinedLinear).
   std::array<at::Tensor, 3> project_qkv(const at::Tensor& x);
   at::Tensor project_qkv_joined(const at::Tensor& x);
-  at::Tensor fused_qkv(const at::Tensor& x);
   nn::JoinedLinear qkv_joined_;
   // Training with frozen projections: q, k, v (and their LoRA side paths) as one node.
   nn::LinearGroup qkv_group_;
